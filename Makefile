@@ -1,0 +1,55 @@
+# The course's commands. Each one creates or reuses .venv and installs what it needs.
+#   make course   run every lesson on the real Fashion-MNIST into runs/course/
+#   make test     run the test suite, nbval on the stored notebook outputs included
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages: the real Fashion-MNIST (offline default dataset) and, for the
+# browser test, Chromium.
+COURSE_DEBS := dataset-fashion-mnist
+TEST_DEBS := dataset-fashion-mnist chromium
+
+.PHONY: course test system-deps-course system-deps-test data notebooks lessons-table benchmark lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[course,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
+	touch $(STAMP)
+
+# Installs only what is missing, and only where apt-get exists (Debian, Ubuntu).
+system-deps-course:
+	@bash .ci/debian-packages.sh $(COURSE_DEBS)
+system-deps-test:
+	@bash .ci/debian-packages.sh $(TEST_DEBS)
+
+data: $(STAMP)
+	$(BIN)/course data prepare fashion_mnist
+
+course: system-deps-course $(STAMP) data
+	$(BIN)/course run --out runs/course
+
+test: system-deps-test $(STAMP) data
+	$(BIN)/python -m pytest
+
+# Maintainers: re-execute every lesson in place with default parameters.
+notebooks: $(STAMP) data
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
+	done
+
+lessons-table: $(STAMP)
+	$(BIN)/course lessons table --write
+
+benchmark: system-deps-course $(STAMP) data
+	$(BIN)/python benchmarks/train_speed.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check utils tests benchmarks
+	$(BIN)/nbqa ruff notebooks
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from utils.cli import main
+
+sys.exit(main())

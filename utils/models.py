@@ -1,0 +1,130 @@
+"""The course's models, and parameter counts computed from the formulas."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+
+def cnn3(input_shape, num_classes: int, name: str = "cnn3") -> keras.Model:
+    """Three conv layers and a Dense 64 head (93,322 params on 28x28x1). Introduced in lesson 02."""
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(32, 3, activation="relu", name="conv1"),
+        layers.MaxPooling2D(2, name="pool1"),
+        layers.Conv2D(64, 3, activation="relu", name="conv2"),
+        layers.MaxPooling2D(2, name="pool2"),
+        layers.Conv2D(64, 3, activation="relu", name="conv3"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(64, activation="relu", name="dense"),
+        layers.Dense(num_classes, activation="softmax", name="probabilities"),
+    ], name=name)
+
+
+def cnn2(input_shape, num_classes: int, name: str = "cnn2") -> keras.Model:
+    """Two conv layers and a Dense 128 head (225,034 params on 28x28x1). Introduced in lesson 02."""
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(32, 3, activation="relu", name="conv1"),
+        layers.MaxPooling2D(2, name="pool1"),
+        layers.Conv2D(64, 3, activation="relu", name="conv2"),
+        layers.MaxPooling2D(2, name="pool2"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(128, activation="relu", name="dense"),
+        layers.Dense(num_classes, activation="softmax", name="probabilities"),
+    ], name=name)
+
+
+def dense_only(input_shape, num_classes: int, width: int = 128, depth: int = 3,
+               name: str = "dense_only") -> keras.Model:
+    """A network of Dense layers only, for comparison with the CNNs. Introduced in lesson 02."""
+    stack = [keras.Input(shape=input_shape), layers.Flatten(name="flatten")]
+    stack += [layers.Dense(width, activation="relu", name=f"dense{i + 1}") for i in range(depth)]
+    stack.append(layers.Dense(num_classes, activation="softmax", name="probabilities"))
+    return keras.Sequential(stack, name=name)
+
+
+ARCHITECTURES = {"cnn3": cnn3, "cnn2": cnn2, "dense_only": dense_only}
+
+
+def build(architecture: str, input_shape, num_classes: int) -> keras.Model:
+    """Build a registered architecture by name, or say which names exist. Introduced in lesson 02."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; "
+                         f"valid choices: {', '.join(sorted(ARCHITECTURES))}")
+    return ARCHITECTURES[architecture](input_shape, num_classes)
+
+
+@dataclass(frozen=True)
+class LayerCount:
+    """One layer's parameter count: by the formula, and as Keras reports it."""
+
+    name: str
+    kind: str
+    formula: str
+    by_formula: int
+    by_keras: int
+
+    @property
+    def agrees(self) -> bool:
+        return self.by_formula == self.by_keras
+
+
+def formula_count(layer, input_shape) -> tuple[str, int]:
+    """A layer's parameter count from its configuration and input shape. Introduced in lesson 02.
+
+    Conv2D: (k_h·k_w·c_in + 1)·c_out.  Dense: (n_in + 1)·n_out.
+    BatchNormalization: 4·c (γ, β trainable; moving mean and variance not).
+    Layers without weights (pooling, flatten, dropout, …): 0.
+    """
+    bias = 1 if getattr(layer, "use_bias", False) else 0
+    if isinstance(layer, layers.Conv2D):
+        k_h, k_w = layer.kernel_size
+        c_in, c_out = input_shape[-1], layer.filters
+        return f"({k_h}·{k_w}·{c_in} + {bias})·{c_out}", (k_h * k_w * c_in + bias) * c_out
+    if isinstance(layer, layers.Dense):
+        n_in, n_out = input_shape[-1], layer.units
+        return f"({n_in} + {bias})·{n_out}", (n_in + bias) * n_out
+    if isinstance(layer, layers.BatchNormalization):
+        channels = input_shape[-1]
+        return f"4·{channels}", 4 * channels
+    return "0", 0
+
+
+def layer_counts(model: keras.Model) -> list[LayerCount]:
+    """Every layer's count by formula next to Keras's own count. Introduced in lesson 02."""
+    rows = []
+    for layer in model.layers:
+        shape = layer.input.shape if hasattr(layer, "input") else None
+        formula, count = formula_count(layer, shape)
+        rows.append(LayerCount(layer.name, type(layer).__name__, formula, count,
+                               layer.count_params()))
+    return rows
+
+
+def count_table(model: keras.Model) -> str:
+    """The layer-by-layer comparison as a fixed-width text table. Introduced in lesson 02."""
+    rows = layer_counts(model)
+    lines = [f"{'layer':<14}{'type':<20}{'formula':<22}{'by formula':>11}{'Keras':>10}",
+             "-" * 77]
+    for row in rows:
+        lines.append(f"{row.name:<14}{row.kind:<20}{row.formula:<22}"
+                     f"{row.by_formula:>11,}{row.by_keras:>10,}{'' if row.agrees else '  MISMATCH'}")
+    lines.append("-" * 77)
+    lines.append(f"{'total':<56}{sum(r.by_formula for r in rows):>11,}{model.count_params():>10,}")
+    return "\n".join(lines)
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: str = "valid") -> int:
+    """Output length along one axis: floor((n + 2p − k) / s) + 1. Introduced in lesson 01.
+
+    ``padding="same"`` pads so that the output is ceil(n / s), as Keras does.
+    """
+    if padding == "same":
+        return math.ceil(size / stride)
+    if padding == "valid":
+        return (size - kernel) // stride + 1
+    raise ValueError(f"unknown padding {padding!r}; valid choices: same, valid")

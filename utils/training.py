@@ -1,0 +1,129 @@
+"""Seeding, the course's training recipe, and a cache of trained models."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from utils import models
+
+# Trained models are cached here, keyed by their training configuration.
+MODEL_CACHE_ENV = "COURSE_MODEL_CACHE"
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow in one call. Introduced in lesson 03."""
+    keras.utils.set_random_seed(seed)
+
+
+def compile_model(model: keras.Model, learning_rate: float = 1e-3, from_logits: bool = False,
+                  decay_steps: int | None = None) -> keras.Model:
+    """Adam and sparse categorical cross-entropy, with accuracy. Introduced in lesson 03.
+
+    ``from_logits=False`` goes with a softmax output layer; ``True`` with a linear one.
+    ``decay_steps`` turns on a cosine decay of the learning rate over that many steps.
+    """
+    if decay_steps:
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+                  metrics=["accuracy"])
+    return model
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that determines a trained model; its hash keys the model cache."""
+
+    dataset: str
+    architecture: str
+    epochs: int
+    batch_size: int
+    seed: int
+    limit: int | None
+    learning_rate: float = 1e-3
+
+    def key(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def slug(self) -> str:
+        limit = "full" if self.limit is None else f"limit{self.limit}"
+        return (f"{self.dataset}-{self.architecture}-e{self.epochs}-b{self.batch_size}"
+                f"-s{self.seed}-{limit}-{self.key()}")
+
+
+def model_cache_dir() -> Path:
+    """Where trained models are cached: ``$COURSE_MODEL_CACHE`` or ``~/.cache/cnn-course/models``."""
+    default = Path.home() / ".cache" / "cnn-course" / "models"
+    return Path(os.environ.get(MODEL_CACHE_ENV) or default)
+
+
+def train(model: keras.Model, splits, epochs: int, batch_size: int, verbose: int = 2,
+          callbacks=None) -> keras.callbacks.History:
+    """Fit on the training split, validating on the validation split. Introduced in lesson 03."""
+    return model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                     epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
+
+
+def save_to_cache(model: keras.Model, history: dict, config: TrainingConfig) -> Path:
+    """Save a trained model and its history under its configuration. Introduced in lesson 03."""
+    folder = model_cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{config.slug()}.keras"
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:  # write, then rename
+        partial = Path(scratch) / target.name
+        model.save(partial)
+        (Path(scratch) / "history.json").write_text(json.dumps(
+            {"config": asdict(config), "history": history}, indent=1))
+        os.replace(Path(scratch) / "history.json", target.with_suffix(".json"))
+        os.replace(partial, target)
+    return target
+
+
+def load_or_train(config: TrainingConfig, splits, verbose: int = 2):
+    """The cached model for ``config``, trained now if absent. Introduced in lesson 04.
+
+    Returns ``(model, history, trained_now)``; history is a dict of per-epoch lists.
+    """
+    target = model_cache_dir() / f"{config.slug()}.keras"
+    if target.exists() and target.with_suffix(".json").exists():
+        history = json.loads(target.with_suffix(".json").read_text())["history"]
+        return keras.models.load_model(target), history, False
+    set_seed(config.seed)
+    model = models.build(config.architecture, splits.spec.input_shape, splits.spec.num_classes)
+    compile_model(model, learning_rate=config.learning_rate)
+    history = train(model, splits, config.epochs, config.batch_size, verbose=verbose).history
+    save_to_cache(model, history, config)
+    return model, history, True
+
+
+def evaluate(model: keras.Model, splits) -> dict:
+    """Test-set loss and accuracy, evaluated once. Introduced in lesson 03."""
+    loss, accuracy = model.evaluate(splits.x_test, splits.y_test, verbose=0)
+    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+
+
+def predict_classes(model: keras.Model, images: np.ndarray, batch_size: int = 512):
+    """Predicted class and its probability for each image. Introduced in lesson 04."""
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    return probabilities.argmax(axis=1), probabilities.max(axis=1), probabilities
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records each epoch's wall time in ``logs['seconds']``."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self._start
