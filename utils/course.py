@@ -50,3 +50,37 @@ def read_results(notebook) -> dict:
             if value is not None:
                 found.update(json.loads(value) if isinstance(value, str) else value)
     return found
+
+
+def _whole(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}; got {value!r}")
+
+
+def check_parameters(**parameters) -> None:
+    """Check a lesson's parameters; a bad one raises ValueError naming it. Introduced in lesson 01.
+
+    Knows ``dataset``, ``architecture``, ``epochs``, ``batch_size``, ``limit``, ``seed``
+    and ``*_index``; any other name is a mistake in the lesson, reported as such.
+    """
+    from utils import data, models
+
+    for name, value in parameters.items():
+        if name == "dataset":
+            data.get_spec(value)
+        elif name == "architecture":
+            if value not in models.ARCHITECTURES:
+                raise ValueError(f"unknown architecture {value!r}; valid choices: "
+                                 f"{', '.join(sorted(models.ARCHITECTURES))}")
+        elif name in ("epochs", "batch_size"):
+            _whole(name, value, 1)
+        elif name in ("seed",) or name.endswith("_index"):
+            _whole(name, value, 0)
+        elif name == "limit":
+            if value is not None:
+                _whole(name, value, 1)
+        else:
+            raise TypeError(f"check_parameters does not know the parameter {name!r}")
+    if "limit" in parameters and "dataset" in parameters:
+        data.check_split_args(data.get_spec(parameters["dataset"]), 0.1, parameters["limit"],
+                               parameters.get("seed", 0))

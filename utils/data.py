@@ -369,7 +369,8 @@ def stratified_indices(labels: np.ndarray, count: int, rng: np.random.Generator)
     return np.sort(np.concatenate(picked))
 
 
-def _check_split_args(spec: DatasetSpec, validation_fraction, limit, seed) -> None:
+def check_split_args(spec: DatasetSpec, validation_fraction, limit, seed) -> None:
+    """Raise InvalidSplitError naming a bad validation_fraction, limit or seed. Introduced in lesson 01."""
     if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) \
             or not 0 < validation_fraction <= 0.5:
         raise InvalidSplitError(
@@ -398,7 +399,7 @@ def load_dataset(name: str = "fashion_mnist", validation_fraction: float = 0.1,
     images of the training and of the test set, for quick runs.
     """
     spec = get_spec(name)
-    _check_split_args(spec, validation_fraction, limit, seed)
+    check_split_args(spec, validation_fraction, limit, seed)
     (x_train, y_train), (x_test, y_test) = load_raw(name)
     y_train, y_test = y_train.reshape(-1).astype("int64"), y_test.reshape(-1).astype("int64")
     rng = np.random.default_rng(seed)

@@ -1,0 +1,54 @@
+"""Plots the lessons share: image grids and training curves."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def show_images(images, titles=None, columns: int = 5, cmap: str = "gray", size: float = 2.0,
+                suptitle: str | None = None):
+    """Show images in a grid, each with an optional title. Introduced in lesson 01."""
+    images = list(images)
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows + 0.4),
+                             squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index >= len(images):
+            continue
+        image = np.asarray(images[index])
+        if image.ndim == 3 and image.shape[-1] == 1:
+            image = image[..., 0]
+        ax.imshow(image, cmap=None if image.ndim == 3 else cmap)
+        if titles is not None:
+            ax.set_title(titles[index], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_history(histories: dict[str, dict], title: str = "Training curves"):
+    """Loss and accuracy per epoch, train (solid) vs validation (dashed). Introduced in lesson 03.
+
+    ``histories`` maps a run's name to a Keras ``History.history`` dict.
+    """
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for (name, history), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+            ax.plot(epochs, history[metric], color=color, label=f"{name}: train")
+            if f"val_{metric}" in history:
+                ax.plot(epochs, history[f"val_{metric}"], color=color, linestyle="--",
+                        label=f"{name}: validation")
+    for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric.capitalize())
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    acc_ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    plt.show()
