@@ -1,12 +1,13 @@
 """Lesson pages (``lessons/NN_slug.md``): their checks and the README's lesson table.
 
 A page starts with front matter between ``---`` lines: ``key: value`` lines and one list,
-``objectives``, of ``  - item`` lines. The quiz is a ``## Quiz`` section of ``###``
-questions, each with options ``- A. …`` and one line ``**Answer: B.** why``.
+``objectives``, of ``  - item`` lines. Its ``## Quiz`` section holds ``###`` questions,
+each with options ``- A. …`` and one answer line ``**Answer: B.** why``.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from pathlib import Path
@@ -19,35 +20,28 @@ LEVELS = ("beginner", "intermediate", "advanced")
 UNMEASURED = "unmeasured"  # run_time until the lesson has been timed
 RUN_TIME = re.compile(r"\d+ min( \d+ s)?|\d+ s")  # "1 min 40 s", "2 min", "45 s"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
-OPTION = re.compile(r"- ([A-Z])\. (\S.*)")
+OPTION = re.compile(r"- ([A-Z])\. \S.*")
 ANSWER = re.compile(r"\*\*Answer: ([A-Z])\.\*\*(.*)")
-PREV_LINK = re.compile(r"\[← ([^\]]+)\]\(([^)]+)\)")
-NEXT_LINK = re.compile(r"\[([^\]]+) →\]\(([^)]+)\)")
+PREV_LINK, NEXT_LINK = re.compile(r"\[← [^\]]+\]\([^)]+\)"), re.compile(r"\[[^\]]+ →\]\([^)]+\)")
 
 
 class LessonError(ValueError):
-    """A lesson page whose front matter cannot be read."""
-
-
-def default_root() -> Path:
-    """The repository holding ``lessons/``: this package's checkout, else the current folder."""
-    checkout = Path(__file__).resolve().parents[1]
-    return checkout if (checkout / "lessons").is_dir() else Path.cwd()
+    """A lesson page or README that cannot be read as the course expects."""
 
 
 def parse_page(path: Path) -> tuple[dict, str]:
-    """A page's front matter (strings, one list) and its body."""
+    """A page's front matter (strings, and lists of strings) and its body."""
     lines = path.read_text(encoding="utf-8").splitlines()
     if not lines or lines[0] != "---" or "---" not in lines[1:]:
         raise LessonError(f"{path.name}: no front matter (a '---' line, key: value lines, '---')")
-    end = lines.index("---", 1)
-    meta: dict = {}
+    end, meta, key = lines.index("---", 1), {}, None
     for number, line in enumerate(lines[1:end], start=2):
-        if line.startswith("  - ") and isinstance(meta.get(key := list(meta)[-1] if meta else ""), list):
-            meta[key].append(line[4:].strip())
-        elif (match := re.fullmatch(r"([a-z_]+):(.*)", line)) and match[1] not in meta:
-            value = match[2].strip().strip('"')
-            meta[match[1]] = value if value else []
+        item, field = re.fullmatch(r"  - (.+)", line), re.fullmatch(r"([a-z_]+):(.*)", line)
+        if item and isinstance(meta.get(key), list):
+            meta[key].append(item[1].strip())
+        elif field and field[1] not in meta:
+            key, value = field[1], field[2].strip()
+            meta[key] = value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value or []
         else:
             raise LessonError(f"{path.name}, line {number}: cannot read {line!r} "
                               f"(expected 'key: value', a new key, or '  - item' under a list)")
@@ -55,19 +49,16 @@ def parse_page(path: Path) -> tuple[dict, str]:
 
 
 def load_lessons(root: Path) -> list[dict]:
-    """Every page under ``root/lessons`` as a dict: its front matter plus path and body."""
-    lessons = []
-    for path in sorted((root / "lessons").glob("[0-9][0-9]_*.md")):
-        meta, body = parse_page(path)
-        lessons.append({**meta, "path": path, "body": body})
-    return lessons
+    """Every page under ``root/lessons`` as a dict: its front matter plus ``path`` and ``body``."""
+    return [{**meta, "path": path, "body": body}
+            for path in sorted((root / "lessons").glob("[0-9][0-9]_*.md"))
+            for meta, body in [parse_page(path)]]
 
 
 def format_run_time(seconds: float) -> str:
-    """A measured wall time the way pages write it, e.g. ``1 min 40 s``."""
+    """A measured wall time as pages write it: ``1 min 40 s``, ``2 min``, ``45 s``."""
     minutes, rest = divmod(round(seconds), 60)
-    return " ".join(part for part in (f"{minutes} min" if minutes else "",
-                                      f"{rest} s" if rest or not minutes else "") if part)
+    return " ".join([f"{minutes} min"] * bool(minutes) + [f"{rest} s"] * bool(rest or not minutes))
 
 
 def set_run_time(page: Path, seconds: float) -> str:
@@ -79,19 +70,26 @@ def set_run_time(page: Path, seconds: float) -> str:
 
 
 def heading(lesson: dict) -> str:
-    return f"Lesson {int(lesson['number']):02d}: {lesson['title']}"
+    """A lesson's title line, as its page and its neighbours' links write it."""
+    return f"Lesson {int(lesson['number']):02d} — {lesson['title']}"
+
+
+def nav_link(lesson: dict, direction: str) -> str:
+    """The link to ``lesson`` from its neighbour; ``direction`` is "previous" or "next"."""
+    text = f"← {heading(lesson)}" if direction == "previous" else f"{heading(lesson)} →"
+    return f"[{text}]({lesson['path'].name})"
 
 
 def lesson_table(lessons: list[dict]) -> str:
     """The README's lesson table, generated from the pages."""
-    rows = ["| # | Lesson | Level | Run time | Open |", "|---|---|---|---|---|"]
+    rows = ["<!-- generated from lessons/*.md by `course lessons table --write`; edit the pages -->",
+            "| # | Lesson | Level | Run time | Open |", "|---|---|---|---|---|"]
     for lesson in lessons:
         run_time = "—" if lesson["run_time"] == UNMEASURED else lesson["run_time"]
         rows.append(f"| {int(lesson['number']):02d} | [{lesson['title']}](lessons/{lesson['path'].name}) "
                     f"| {lesson['level']} | {run_time} "
                     f"| [![Open In Colab]({COLAB_BADGE})]({colab_url(lesson['notebook'])}) |")
-    note = "<!-- generated from lessons/*.md by `course lessons table --write`; edit the pages -->"
-    return "\n".join([note, *rows])
+    return "\n".join(rows)
 
 
 def replace_block(readme: str, table: str) -> str:
@@ -109,15 +107,14 @@ def quiz_problems(body: str) -> list[str]:
         return ["has no '## Quiz' section"]
     questions = re.split(r"(?m)^### ", quiz[1])[1:]
     problems = [] if 3 <= len(questions) <= 5 else [f"quiz has {len(questions)} questions, not 3–5"]
-    for index, question in enumerate(questions, start=1):
+    for where, question in ((f"quiz question {i}", q) for i, q in enumerate(questions, start=1)):
         lines = [line.strip() for line in question.splitlines()]
         letters = [m[1] for m in map(OPTION.fullmatch, lines) if m]
         answers = [m for m in map(ANSWER.fullmatch, lines) if m]
-        where = f"quiz question {index}"
         if len(letters) < 2 or letters != [chr(ord("A") + i) for i in range(len(letters))]:
             problems.append(f"{where}: options must be lines '- A. …', '- B. …', … (found {letters})")
         if len(answers) != 1:
-            problems.append(f"{where} has no valid answer: needs exactly one line "
+            problems.append(f"{where} has no valid answer: it needs exactly one line "
                             f"'**Answer: X.** why' (found {len(answers)})")
         elif answers[0][1] not in letters:
             problems.append(f"{where} has no valid answer: 'Answer: {answers[0][1]}' names no option "
@@ -129,12 +126,14 @@ def quiz_problems(body: str) -> list[str]:
 
 def page_problems(lesson: dict, root: Path, previous: dict | None, following: dict | None) -> list[str]:
     """What is wrong with one page, given its neighbours in the course."""
-    problems = [f"missing front matter field '{name}'" for name in FIELDS if not lesson.get(name)]
+    problems = [f"front matter needs '{name}: …'" for name in FIELDS if not lesson.get(name)]
+    problems += [f"front matter '{name}' must be a single 'key: value' line" for name in FIELDS[:-1]
+                 if lesson.get(name) and not isinstance(lesson[name], str)]
     if problems:
         return problems
-    number, name, body = lesson["number"], lesson["path"].name, lesson["body"]
+    number, name, stem, body = lesson["number"], lesson["path"].name, lesson["path"].stem, lesson["body"]
     if not number.isdigit() or f"{int(number):02d}_" != name[:3]:
-        problems.append(f"number {number!r} does not match the file name {name}")
+        return [f"number {number!r} does not match the file name {name}"]
     if lesson["level"] not in LEVELS:
         problems.append(f"level {lesson['level']!r} is not one of: {', '.join(LEVELS)}")
     if lesson["run_time"] != UNMEASURED and not RUN_TIME.fullmatch(lesson["run_time"]):
@@ -142,21 +141,23 @@ def page_problems(lesson: dict, root: Path, previous: dict | None, following: di
     if not isinstance(lesson["objectives"], list):
         problems.append("objectives must be a list of '  - …' lines")
     notebook = lesson["notebook"]
-    if notebook != f"notebooks/{Path(name).stem}.ipynb":
-        problems.append(f"notebook {notebook!r} should be 'notebooks/{Path(name).stem}.ipynb'")
+    if notebook != f"notebooks/{stem}.ipynb":
+        problems.append(f"notebook {notebook!r} should be 'notebooks/{stem}.ipynb'")
     if not (root / notebook).is_file():
         problems.append(f"points to a missing notebook: {notebook}")
-    if number.isdigit() and f"# {heading(lesson)}" not in body.splitlines():
+    if f"# {heading(lesson)}" not in body.splitlines():
         problems.append(f"needs the title line '# {heading(lesson)}'")
     if badge_row(notebook) not in body:
         problems.append(f"needs the badge row of {notebook}: {badge_row(notebook)}")
-    for label, pattern, neighbour in (("previous", PREV_LINK, previous), ("next", NEXT_LINK, following)):
-        links = [(text, target) for text, target in pattern.findall(body)]
-        expected = [(heading(neighbour), neighbour["path"].name)] if neighbour else []
-        if links != expected:
-            want = f"[{'← ' * (label == 'previous')}{expected[0][0]}{' →' * (label == 'next')}]" \
-                   f"({expected[0][1]})" if expected else "none"
-            problems.append(f"{label}-lesson link is {links or 'missing'}; expected {want}")
+    for direction, pattern, neighbour in (("previous", PREV_LINK, previous), ("next", NEXT_LINK, following)):
+        found = pattern.findall(body)
+        try:
+            expected = [nav_link(neighbour, direction)] if neighbour else []
+        except (KeyError, TypeError, ValueError):
+            continue  # the neighbour's own problems are reported
+        if found != expected:
+            problems.append(f"{direction}-lesson link should be {' '.join(expected) or 'absent'}; "
+                            f"found {' '.join(found) or 'none'}")
     return problems + quiz_problems(body)
 
 
@@ -168,20 +169,16 @@ def check(root: Path) -> list[str]:
         return [f"lessons/{error}"]
     if not lessons:
         return [f"no lesson pages lessons/NN_slug.md under {root}"]
-    problems = []
-    numbers = [lesson.get("number", "") for lesson in lessons]
-    if numbers != [f"{i}" for i in range(1, len(lessons) + 1)]:
-        problems.append(f"lesson numbers must run 1, 2, … {len(lessons)} in file order; found {numbers}")
+    numbers = [lesson.get("number") for lesson in lessons]
+    problems = [] if numbers == [str(i) for i in range(1, len(lessons) + 1)] else [
+        f"lesson numbers must run 1, 2, … {len(lessons)} in file order; found {numbers}"]
     for index, lesson in enumerate(lessons):
-        previous = lessons[index - 1] if index else None
-        following = lessons[index + 1] if index + 1 < len(lessons) else None
+        neighbours = (lessons[index - 1] if index else None, (lessons[index + 1:] or [None])[0])
         problems += [f"lessons/{lesson['path'].name}: {problem}"
-                     for problem in page_problems(lesson, root, previous, following)]
-    pages = {Path(lesson["path"]).stem for lesson in lessons}
+                     for problem in page_problems(lesson, root, *neighbours)]
+    pages = {lesson["path"].stem for lesson in lessons}
     problems += [f"notebooks/{nb.name} has no lesson page lessons/{nb.stem}.md"
                  for nb in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")) if nb.stem not in pages]
-    if problems:
-        return problems
     readme = root / "README.md"
     try:
         current = readme.read_text(encoding="utf-8") if readme.is_file() else ""
@@ -189,55 +186,53 @@ def check(root: Path) -> list[str]:
             problems.append("README.md: the lesson table is stale; run `course lessons table --write`")
     except LessonError as error:
         problems.append(str(error) if readme.is_file() else "README.md is missing")
+    except (KeyError, TypeError, ValueError):
+        pass  # a page lacks what the table needs, reported above
     return problems
 
 
 def _command(args) -> int:
-    root = Path(args.root)
+    root, readme = Path(args.root), Path(args.root) / "README.md"
     if args.action == "check":
         problems = check(root)
         for problem in problems:
             print(f"course lessons check: {problem}", file=sys.stderr)
-        if problems:
-            print(f"{len(problems)} problem(s)", file=sys.stderr)
-            return 1
-        print(f"{len(load_lessons(root))} lessons OK: pages, notebooks, navigation, quizzes, README table")
-        return 0
+        print(f"{len(problems)} problem(s)" if problems else "lessons OK: pages, notebooks, "
+              "navigation, quizzes, README table", file=sys.stderr if problems else sys.stdout)
+        return 1 if problems else 0
     try:
         lessons = load_lessons(root)
         table = lesson_table(lessons)
-        if not args.write:
-            print(table)
-            return 0
-        readme = root / "README.md"
-        if not readme.is_file():
+        if args.write and not readme.is_file():
             raise LessonError(f"{readme} is missing")
-        current = readme.read_text(encoding="utf-8")
-        updated = replace_block(current, table)
-    except (LessonError, KeyError) as error:
-        print(f"course lessons table: error: {error}", file=sys.stderr)
+        current = readme.read_text(encoding="utf-8") if args.write else table
+        updated = replace_block(current, table) if args.write else table
+    except (KeyError, TypeError, ValueError) as error:
+        print(f"course lessons table: error: {error}; `course lessons check` says more", file=sys.stderr)
         return 1
+    if not args.write:
+        print(table)
+        return 0
     if updated != current:
         readme.write_text(updated, encoding="utf-8")
-    print(f"README.md: lesson table {'updated' if updated != current else 'already up to date'}"
-          f" ({len(lessons)} lessons)")
+    print(f"README.md: lesson table {'updated' if updated != current else 'already up to date'} "
+          f"({len(lessons)} lessons)")
     return 0
 
 
 def add_parser(subparsers) -> None:
     """The ``course lessons`` command: ``table [--write]`` and ``check``."""
-    import argparse
-
+    checkout = Path(__file__).resolve().parents[1]  # the repository, when installed editable
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", default=str(default_root()), metavar="DIR",
+    common.add_argument("--root", metavar="DIR",
+                        default=str(checkout if (checkout / "lessons").is_dir() else Path.cwd()),
                         help="the repository folder holding lessons/ and README.md (default: %(default)s)")
     parser = subparsers.add_parser(
         "lessons", help="check the lesson pages and generate the README's lesson table",
         description="The lesson pages lessons/NN_slug.md and the README table generated from them.")
     actions = parser.add_subparsers(dest="action", required=True)
     table = actions.add_parser("table", parents=[common], help="print the lesson table")
-    table.add_argument("--write", action="store_true",
-                       help=f"rewrite README.md between {START} and {END}")
+    table.add_argument("--write", action="store_true", help=f"rewrite README.md between {START} and {END}")
     actions.add_parser("check", parents=[common],
                        help="check front matter, notebooks, navigation, quizzes and the README table")
     parser.set_defaults(handler=_command)

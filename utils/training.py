@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import time
@@ -49,7 +50,7 @@ class TrainingConfig:
     batch_size: int
     seed: int
     limit: int | None
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3  # peak of the cosine decay
 
     def key(self) -> str:
         text = json.dumps(asdict(self), sort_keys=True)
@@ -65,6 +66,11 @@ def model_cache_dir() -> Path:
     """Where trained models are cached: ``$COURSE_MODEL_CACHE`` or ``~/.cache/cnn-course/models``."""
     default = Path.home() / ".cache" / "cnn-course" / "models"
     return Path(os.environ.get(MODEL_CACHE_ENV) or default)
+
+
+def total_steps(splits, epochs: int, batch_size: int) -> int:
+    """Optimizer steps in a whole run, the length of the cosine decay. Introduced in lesson 03."""
+    return epochs * math.ceil(len(splits.x_train) / batch_size)
 
 
 def train(model: keras.Model, splits, epochs: int, batch_size: int, verbose: int = 2,
@@ -100,7 +106,8 @@ def load_or_train(config: TrainingConfig, splits, verbose: int = 2):
         return keras.models.load_model(target), history, False
     set_seed(config.seed)
     model = models.build(config.architecture, splits.spec.input_shape, splits.spec.num_classes)
-    compile_model(model, learning_rate=config.learning_rate)
+    compile_model(model, learning_rate=config.learning_rate,
+                  decay_steps=total_steps(splits, config.epochs, config.batch_size))
     history = train(model, splits, config.epochs, config.batch_size, verbose=verbose).history
     save_to_cache(model, history, config)
     return model, history, True
