@@ -32,8 +32,9 @@ data: $(STAMP)
 course: system-deps-course $(STAMP) data
 	$(BIN)/course run --out runs/course
 
+# A fresh model cache per run: lesson 04 reuses the model lesson 03 trains in the same run.
 test: system-deps-test $(STAMP) data
-	$(BIN)/python -m pytest
+	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest
 
 # Maintainers: re-execute every lesson in place with default parameters.
 notebooks: $(STAMP) data

@@ -53,8 +53,21 @@ class TrainingConfig:
     learning_rate: float = 2e-3  # peak of the cosine decay
 
     def key(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True)
+        """A hash of the configuration and of the architecture's layer configuration."""
+        from utils import data
+
+        spec = data.get_spec(self.dataset)
+        model = models.build(self.architecture, spec.input_shape, spec.num_classes)
+        layers = [(type(layer).__name__, layer.name, str(layer.output.shape), layer.count_params(),
+                   str(layer.get_config().get("activation"))) for layer in model.layers]
+        text = json.dumps({**asdict(self), "layers": layers, "keras": keras.__version__},
+                          sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        limit = "all images" if self.limit is None else f"limit {self.limit}"
+        return (f"{self.architecture} on {self.dataset}, {self.epochs} epochs, batch {self.batch_size}, "
+                f"seed {self.seed}, {limit}")
 
     def slug(self) -> str:
         limit = "full" if self.limit is None else f"limit{self.limit}"
