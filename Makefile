@@ -39,7 +39,8 @@ test: system-deps-test $(STAMP) data
 # Maintainers: re-execute every lesson in place with default parameters.
 notebooks: $(STAMP) data
 	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 "$$nb" \
+	    && $(BIN)/nbstripout --keep-output --keep-count "$$nb" || exit 1; \
 	done
 
 lessons-table: $(STAMP)
@@ -49,8 +50,7 @@ benchmark: system-deps-course $(STAMP) data
 	$(BIN)/python benchmarks/train_speed.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check utils tests benchmarks
-	$(BIN)/nbqa ruff notebooks
+	$(BIN)/ruff check utils tests benchmarks notebooks
 
 clean:
 	rm -rf runs .pytest_cache

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from utils import data
+
 import pytest
 from keras_format_files import write_keras_home
-
-from utils import data
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -31,7 +31,7 @@ def _labels(count: int, rng: np.random.Generator) -> np.ndarray:
 def _images(labels: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """Noise plus a bright block whose position encodes the class, so a CNN can learn it."""
     images = rng.integers(0, 60, size=(len(labels), *shape), dtype=np.uint8)
-    for image, label in zip(images, labels):
+    for image, label in zip(images, labels, strict=True):
         row, col = divmod(int(label), 5)
         image[4 + 10 * row: 12 + 10 * row, 2 + 5 * col: 6 + 5 * col] = 255
     return images

@@ -11,6 +11,9 @@ import sys
 import tarfile
 from pathlib import Path
 
+from utils import data
+from utils.cli import main as course
+
 import numpy as np
 import pytest
 from keras_format_files import (
@@ -21,9 +24,6 @@ from keras_format_files import (
     write_fashion_idx,
     write_mnist_npz,
 )
-
-from utils import data
-from utils.cli import main as course
 
 
 def test_registry_records_shape_classes_loader_and_checksums():

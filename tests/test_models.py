@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import warnings
 
+from utils import models
+
 import keras
 import pytest
-
-from utils import models
 
 EXPECTED_TOTALS = {
     ("cnn3", (28, 28, 1)): 93_322,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from utils.course import read_results
+
 import nbformat
 import papermill
 import pytest
-
-from utils.course import read_results
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 DATASETS = ["fashion_mnist", "mnist", "cifar10"]

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly() -> None:
     """Import TensorFlow with the process's stderr muted.
 
     Its start-up notes (oneDNN, CUDA drivers) are written to file descriptor 2 before
@@ -36,4 +36,4 @@ def _import_tensorflow_quietly() -> None:
 
 
 if "ipykernel" in sys.modules:  # only in notebooks, where stderr shows up in the output
-    _import_tensorflow_quietly()
+    import_tensorflow_quietly()

@@ -55,12 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="course", description="Tools of the CNN course: data, lesson runs, lesson pages.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_data_parser(subparsers)
-    for module_name in ("runner", "lessons"):
-        try:
-            module = __import__(f"utils.{module_name}", fromlist=["add_parser"])
-        except ImportError:
-            continue
-        module.add_parser(subparsers)
+    from utils import lessons, runner
+
+    runner.add_parser(subparsers)
+    lessons.add_parser(subparsers)
     return parser
 
 

@@ -63,12 +63,14 @@ def check_parameters(**parameters) -> None:
     Knows ``dataset``, ``architecture``, ``epochs``, ``batch_size``, ``limit``, ``seed``
     and ``*_index``; any other name is a mistake in the lesson, reported as such.
     """
-    from utils import data, models
+    from utils import data
 
     for name, value in parameters.items():
         if name == "dataset":
             data.get_spec(value)
         elif name == "architecture":
+            from utils import models
+
             if value not in models.ARCHITECTURES:
                 raise ValueError(f"unknown architecture {value!r}; valid choices: "
                                  f"{', '.join(sorted(models.ARCHITECTURES))}")

@@ -365,7 +365,7 @@ def stratified_indices(labels: np.ndarray, count: int, rng: np.random.Generator)
     share = sizes * count / len(labels)
     quota = np.floor(share).astype(int)
     quota[np.argsort(-(share - quota), kind="stable")[: count - quota.sum()]] += 1
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)]
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota, strict=True)]
     return np.sort(np.concatenate(picked))
 
 

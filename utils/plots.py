@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.pyplot as plt
 import numpy as np
+
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
 def show_images(images, titles=None, columns: int = 5, cmap: str = "gray", size: float = 2.0,
@@ -35,7 +39,7 @@ def plot_history(histories: dict[str, dict], title: str = "Training curves"):
     ``histories`` maps a run's name to a Keras ``History.history`` dict.
     """
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    for (name, history), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+    for (name, history), color in zip(histories.items(), itertools.cycle(COLORS), strict=False):
         epochs = np.arange(1, len(history["loss"]) + 1)
         for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
             ax.plot(epochs, history[metric], color=color, label=f"{name}: train")

@@ -168,7 +168,7 @@ def _check(parameters: dict, lessons: list[Lesson]) -> None:
     """course.check_parameters on the names it knows; other names must match the defaults' type."""
     import utils
 
-    utils._import_tensorflow_quietly()  # check_parameters imports Keras; keep its start-up notes away
+    utils.import_tensorflow_quietly()  # check_parameters imports Keras; keep its start-up notes away
     known = {}
     for name, value in parameters.items():
         try:
