@@ -11,10 +11,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from utils import models
+
 import keras
 import numpy as np
-
-from utils import models
 
 # Trained models are cached here, keyed by their training configuration.
 MODEL_CACHE_ENV = "COURSE_MODEL_CACHE"
