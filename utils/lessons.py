@@ -203,16 +203,14 @@ def _command(args) -> int:
     try:
         lessons = load_lessons(root)
         table = lesson_table(lessons)
-        if args.write and not readme.is_file():
-            raise LessonError(f"{readme} is missing")
-        current = readme.read_text(encoding="utf-8") if args.write else table
-        updated = replace_block(current, table) if args.write else table
-    except (KeyError, TypeError, ValueError) as error:
+        if not args.write:
+            print(table)
+            return 0
+        current = readme.read_text(encoding="utf-8")
+        updated = replace_block(current, table)
+    except (OSError, KeyError, TypeError, ValueError) as error:
         print(f"course lessons table: error: {error}; `course lessons check` says more", file=sys.stderr)
         return 1
-    if not args.write:
-        print(table)
-        return 0
     if updated != current:
         readme.write_text(updated, encoding="utf-8")
     print(f"README.md: lesson table {'updated' if updated != current else 'already up to date'} "
