@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 COURSE_DEBS := dataset-fashion-mnist
 TEST_DEBS := dataset-fashion-mnist chromium
 
-.PHONY: course test system-deps-course system-deps-test data notebooks lessons-table benchmark lint format clean
+.PHONY: course test system-deps-course system-deps-test data notebooks lessons-table lesson-times benchmark lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,8 +49,16 @@ lessons-table: $(STAMP)
 benchmark: system-deps-course $(STAMP) data
 	$(BIN)/python benchmarks/train_speed.py
 
+# Times every lesson with its defaults and writes the times into lessons/*.md and the README.
+lesson-times: system-deps-course $(STAMP) data
+	$(BIN)/python benchmarks/lesson_times.py --write
+
 lint: $(STAMP)
 	$(BIN)/ruff check utils tests benchmarks notebooks
+
+# Normalise the notebooks' JSON, keeping outputs (what the pre-commit hook does).
+format: $(STAMP)
+	$(BIN)/nbstripout --keep-output --keep-count notebooks/*.ipynb
 
 clean:
 	rm -rf runs .pytest_cache

@@ -30,6 +30,17 @@ def badge_row(notebook_path: str) -> str:
             f"({github_url(notebook_path)})")
 
 
+def padded_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table padded into columns, so it also reads well in a terminal."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), rule, *map(line, rows)])
+
+
 def record_results(**results) -> None:
     """Show a lesson's key results and store them machine-readably. Introduced in lesson 01.
 

@@ -432,14 +432,7 @@ def markdown_table(runs: list[Run]) -> str:
     rows = [[run.lesson.stem, _describe(run.parameters) if run.parameters else "defaults", run.status,
              "" if run.wall_time_s is None else f"{run.wall_time_s:.1f} s",
              run.error if run.error else _results_text(run)] for run in runs]
-    rows = [[cell.replace("|", "\\|") for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(row: list[str]) -> str:
-        return "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |"
-
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), rule, *map(line, rows)])
+    return course.padded_table(header, [[cell.replace("|", "\\|") for cell in row] for row in rows])
 
 
 def summary_records(runs: list[Run], out: Path) -> list[dict]:

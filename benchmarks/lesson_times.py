@@ -1,0 +1,89 @@
+"""Lesson run times: every lesson executed with its default parameters, timed, as one table.
+
+It runs the README's course command (`course run`, every lesson, default parameters, one at a
+time) into a scratch folder with an empty model cache, so lesson 04 reuses the model that
+lesson 03 trains in the same run, as it does for a learner who goes through the course in
+order. Each lesson's time is papermill's wall time for the whole notebook, kernel start
+included. `--write` records the times in the lesson pages' `run_time` and regenerates the
+README's lesson table.
+
+example:
+  python benchmarks/lesson_times.py --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from utils import lessons
+from utils.course import padded_table
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE = Path(sys.executable).with_name("course")
+
+
+def run_course(out: Path) -> tuple[list[dict], float]:
+    """Execute every lesson with its defaults into ``out``; the summary's runs and the total time."""
+    env = dict(os.environ)
+    env["COURSE_MODEL_CACHE"] = str(out / "model-cache")  # nothing trained earlier is reused
+    started = time.perf_counter()
+    done = subprocess.run([str(COURSE), "run", "--out", str(out / "runs"), "--force"], env=env)
+    total = time.perf_counter() - started
+    summary = out / "runs" / "summary.json"
+    if not summary.is_file():
+        sys.exit(f"lesson_times: `course run` wrote no summary (exit status {done.returncode})")
+    return json.loads(summary.read_text())["runs"], total
+
+
+def table(runs: list[dict]) -> str:
+    rows = []
+    for run in runs:
+        seconds = run["wall_time_s"]
+        rows.append([run["lesson"], run["status"], "" if seconds is None else f"{seconds:.1f} s",
+                     "" if seconds is None else lessons.format_run_time(seconds),
+                     str(run["results"].get("test_accuracy", ""))])
+    return padded_table(["lesson", "status", "wall time", "run_time (page)", "test accuracy"], rows)
+
+
+def write_pages(runs: list[dict]) -> None:
+    """Record each succeeded lesson's time in its page, then regenerate the README table."""
+    for run in runs:
+        page = REPO / "lessons" / f"{run['lesson']}.md"
+        if run["status"] == "ok" and page.is_file():
+            print(f"{page.relative_to(REPO)}: run_time {lessons.set_run_time(page, run['wall_time_s'])}")
+    subprocess.run([str(COURSE), "lessons", "table", "--write", "--root", str(REPO)], check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true",
+                        help="write the times into lessons/*.md (run_time) and the README's lesson table")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="keep the executed notebooks and summary in DIR (default: a scratch folder)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="lesson-times-") as scratch:
+        out = Path(args.keep) if args.keep else Path(scratch)
+        runs, total = run_course(out)
+    print(f"\nLessons with default parameters, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"{os.cpu_count()} cores, {platform.machine()}, load average {os.getloadavg()[0]:.1f}\n")
+    print(table(runs))
+    print(f"\nall lessons: {total:.0f} s ({lessons.format_run_time(total)})")
+    failed = [run["lesson"] for run in runs if run["status"] != "ok"]
+    if args.write:
+        write_pages(runs)
+    if failed:
+        print(f"failed: {', '.join(failed)}; their pages were left as they were", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,493 @@
+"""Training speed: the course's recipe against the widely copied tutorial recipes.
+
+Every row trains on the real Fashion-MNIST (60,000 training and 10,000 test images),
+one row after another, each in a fresh Python process started by this script, so
+that every row's peak resident memory is its own and no row inherits another's
+warm-up. After each epoch the row evaluates the test set; that evaluation is timed
+apart and left out of the training time.
+
+Rows
+  baseline-cnn3  tutorial recipe: cnn3, compile(optimizer="adam"), fit on NumPy arrays,
+                 batch 64, validation_split=0.2 (48,000 training images), 5 epochs
+  baseline-cnn2  tutorial recipe: cnn2, the same, batch 32, 10 epochs
+  course-cnn3    the course's recipe through utils.training: load_dataset (10 % validation,
+  course-cnn2    54,000 training images), compile_model, train; batch size, epochs, learning
+                 rate and decay are read from lesson 03's notebook (notebooks/03_training.ipynb)
+
+Columns
+  s/epoch     median wall time of the epochs after the first (all of them when there
+              is one); an epoch includes the recipe's own validation pass
+  img/s       training images per second at that speed
+  GFLOP/s     achieved, by the formula below
+  t->0.90     training time until the test accuracy first reaches 0.90 (measured at epoch ends)
+  t->base     training time until the test accuracy first reaches the final test accuracy
+              of the baseline row of the same model
+  train s     wall time of the whole training call, without the test evaluations
+  train cpu s CPU time of that call, all threads: about 2 x train s means the row had both
+              cores to itself, about 1 x that other work took one of them
+  eval s      the per-epoch test evaluations that were left out
+  peak MiB    peak resident memory of the row's process (ru_maxrss), data and framework included
+  vs base     t->base of this row divided by t->base of its baseline: below 1 is faster
+Ratios measured in one run are what to compare; absolute times vary between machines.
+
+FLOPs are counted analytically from the layers, per image:
+  MACs     = sum over Conv2D of out_h·out_w·c_out·(k_h·k_w·c_in) + sum over Dense of n_in·n_out
+             (bias additions, activations and pooling are left out: under 1 % here)
+  forward  = 2·MACs
+  training = 3·forward = 6·MACs   (the backward pass costs about twice the forward pass)
+  GFLOP/s  = (n_train·6·MACs + n_val·2·MACs) / seconds per epoch / 1e9
+
+`--levers` runs the short lever exploration instead (batch size and learning rate, cosine
+decay, tf.data cache+prefetch, threads, mixed precision, XLA, the JAX backend).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = "fashion_mnist"
+SEED = 0
+TARGET_ACCURACY = 0.90
+EVAL_BATCH = 512  # the per-epoch test evaluation, the same for every row
+
+# The course's recipe is read from this lesson, so the benchmark runs what the lessons run.
+COURSE_LESSON = REPO / "notebooks" / "03_training.ipynb"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One row: a model and the way it is trained."""
+
+    name: str
+    architecture: str
+    style: str  # "tutorial": fit(validation_split=0.2); "course": utils.training
+    batch_size: int
+    epochs: int
+    learning_rate: float = 1e-3
+    cosine: bool = False  # cosine decay of the learning rate to 0 over the run
+    pipeline: str = "numpy"  # "numpy": fit on arrays; "tf.data": cache + shuffle + prefetch
+    threads: int = 0  # intra-op threads, 0 = the framework's default (all cores)
+    precision: str = "float32"  # or "mixed_bfloat16"
+    jit: bool = False
+    backend: str = "tensorflow"
+    baseline: str | None = None  # the row this one is compared with
+
+
+def lesson_recipe(notebook: Path = COURSE_LESSON) -> dict:
+    """batch_size and epochs of the lesson's `parameters` cell, and the learning rate and
+    decay of its `compile_model` call."""
+    import ast
+
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    found = {}
+    for cell in cells:
+        tree = ast.parse("".join(cell["source"]))
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            for node in tree.body:
+                target = node.targets[0] if isinstance(node, ast.Assign) else None
+                if isinstance(target, ast.Name) and target.id in ("batch_size", "epochs"):
+                    found[target.id] = ast.literal_eval(node.value)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "compile_model":
+                keywords = {k.arg: k.value for k in node.keywords}
+                found["learning_rate"] = ast.literal_eval(keywords["learning_rate"]) \
+                    if "learning_rate" in keywords else 1e-3
+                found["cosine"] = "decay_steps" in keywords
+    missing = {"batch_size", "epochs", "learning_rate", "cosine"} - set(found)
+    if missing:
+        raise SystemExit(f"{notebook.name}: could not read {', '.join(sorted(missing))} of the "
+                         "course recipe (a `parameters` cell and a compile_model call)")
+    return found
+
+
+def main_rows(backend: str) -> list[Recipe]:
+    course = dict(style="course", backend=backend, **lesson_recipe())
+    return [
+        Recipe("baseline-cnn3", "cnn3", "tutorial", 64, 5, backend=backend),
+        Recipe("course-cnn3", "cnn3", baseline="baseline-cnn3", **course),
+        Recipe("baseline-cnn2", "cnn2", "tutorial", 32, 10, backend=backend),
+        Recipe("course-cnn2", "cnn2", baseline="baseline-cnn2", **course),
+    ]
+
+
+def lever_rows(epochs: int) -> list[Recipe]:
+    base = Recipe("b64 lr1e-3 (reference)", "cnn3", "course", 64, epochs)
+    rows = [
+        base,
+        replace(base, name="b128 lr2e-3", batch_size=128, learning_rate=2e-3),
+        replace(base, name="b256 lr4e-3", batch_size=256, learning_rate=4e-3),
+        replace(base, name="b64 lr2e-3 cosine", learning_rate=2e-3, cosine=True),
+        replace(base, name="b128 lr2e-3 cosine", batch_size=128, learning_rate=2e-3, cosine=True),
+        replace(base, name="b128 lr2e-3 cosine tf.data", batch_size=128, learning_rate=2e-3,
+                cosine=True, pipeline="tf.data"),
+        replace(base, name="b128 lr2e-3 cosine 1 thread", batch_size=128, learning_rate=2e-3,
+                cosine=True, threads=1),
+        replace(base, name="b128 lr2e-3 cosine mixed_bfloat16", batch_size=128, learning_rate=2e-3,
+                cosine=True, precision="mixed_bfloat16"),
+        replace(base, name="b128 lr2e-3 cosine jit_compile", batch_size=128, learning_rate=2e-3,
+                cosine=True, jit=True),
+        replace(base, name="b128 lr2e-3 cosine JAX backend", batch_size=128, learning_rate=2e-3,
+                cosine=True, backend="jax"),
+    ]
+    return [base] + [replace(row, baseline=base.name) for row in rows[1:]]
+
+
+# FLOPs, counted from the layers.
+
+def forward_macs(model) -> int:
+    """Multiply-accumulates of one image's forward pass through Conv2D and Dense layers."""
+    from keras import layers
+
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            _, out_h, out_w, c_out = layer.output.shape
+            k_h, k_w = layer.kernel_size
+            c_in = layer.input.shape[-1]
+            macs += out_h * out_w * c_out * k_h * k_w * c_in
+        elif isinstance(layer, layers.Dense):
+            macs += layer.input.shape[-1] * layer.units
+    return macs
+
+
+def training_flops_per_image(macs: int) -> int:
+    """Training FLOPs of one image: forward = 2·MACs, training = 3·forward."""
+    return 3 * 2 * macs
+
+
+def epoch_flops(macs: int, n_train: int, n_val: int) -> int:
+    """One epoch: every training image trained on, every validation image evaluated."""
+    return n_train * training_flops_per_image(macs) + n_val * 2 * macs
+
+
+# One row, in its own process.
+
+def _framework_facts(backend: str) -> dict:
+    import keras
+
+    facts = {"backend": backend, "keras": keras.__version__, "python": platform.python_version()}
+    if backend == "tensorflow":
+        import tensorflow as tf
+        from tensorflow.python.util import _pywrap_util_port
+
+        built_with = _pywrap_util_port.IsMklEnabled()
+        switched_off = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "") in ("0", "false", "False")
+        gpus = tf.config.list_physical_devices("GPU")
+        facts.update(tensorflow=tf.__version__, onednn=bool(built_with and not switched_off),
+                     device=(tf.config.experimental.get_device_details(gpus[0]).get("device_name")
+                             if gpus else "CPU"))
+    elif backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        facts.update(jax=jax.__version__,
+                     device="CPU" if device.platform == "cpu" else device.device_kind)
+    return facts
+
+
+def _load(recipe: Recipe, limit: int | None):
+    """Training arrays, validation arrays or split, and test arrays, as the recipe gets them."""
+    from utils import data
+
+    if recipe.style == "tutorial":  # the tutorials: all 60,000 images, validation_split=0.2
+        (x, y), (x_test, y_test) = data.load_raw(DATASET)
+        if limit is not None:
+            x, y, x_test, y_test = x[:limit], y[:limit], x_test[:limit], y_test[:limit]
+        x, x_test = x[..., None].astype("float32") / 255.0, x_test[..., None].astype("float32") / 255.0
+        n_val = int(len(x) * 0.2)
+        return {"x": x, "y": y, "n_train": len(x) - n_val, "n_val": n_val,
+                "x_test": x_test, "y_test": y_test}
+    splits = data.load_dataset(DATASET, limit=limit, seed=SEED)
+    return {"splits": splits, "n_train": len(splits.y_train), "n_val": len(splits.y_val),
+            "x_test": splits.x_test, "y_test": splits.y_test}
+
+
+def run_row(recipe: Recipe, limit: int | None, epochs: int | None) -> dict:
+    """Train one recipe and return its measurements."""
+    os.environ["KERAS_BACKEND"] = recipe.backend
+    from utils import models, training
+
+    import keras
+
+    if recipe.backend == "tensorflow" and recipe.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(recipe.threads)
+    if recipe.precision != "float32":
+        keras.mixed_precision.set_global_policy(recipe.precision)
+    epochs = epochs or recipe.epochs
+    loaded = _load(recipe, limit)
+    x_test, y_test = loaded["x_test"], loaded["y_test"]
+
+    training.set_seed(SEED)
+    model = models.build(recipe.architecture, (28, 28, 1), 10)
+    if recipe.style == "tutorial":
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    else:
+        steps = training.total_steps(loaded["splits"], epochs, recipe.batch_size)
+        training.compile_model(model, learning_rate=recipe.learning_rate,
+                               decay_steps=steps if recipe.cosine else None)
+    if recipe.jit:
+        model.jit_compile = True
+    macs = forward_macs(model)
+
+    epochs_log: list[dict] = []
+    clock = {"eval": 0.0, "eval_cpu": 0.0}
+
+    class TestEvaluation(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            clock["epoch"] = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now, cpu = time.perf_counter(), time.process_time()
+            trained = now - clock["start"] - clock["eval"]
+            trained_cpu = cpu - clock["start_cpu"] - clock["eval_cpu"]
+            _, accuracy = self.model.evaluate(x_test, y_test, batch_size=EVAL_BATCH, verbose=0)
+            clock["eval"] += time.perf_counter() - now
+            clock["eval_cpu"] += time.process_time() - cpu
+            epochs_log.append({"seconds": now - clock["epoch"], "trained": trained,
+                               "trained_cpu": trained_cpu, "test_accuracy": float(accuracy)})
+
+    callbacks = [TestEvaluation()]
+    # The data pipeline's set-up counts as training.
+    clock["start"], clock["start_cpu"] = time.perf_counter(), time.process_time()
+    if recipe.style == "tutorial":
+        model.fit(loaded["x"], loaded["y"], batch_size=recipe.batch_size, epochs=epochs,
+                  validation_split=0.2, verbose=0, callbacks=callbacks)
+    elif recipe.pipeline == "tf.data":
+        import tensorflow as tf
+
+        splits = loaded["splits"]
+        train = (tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train)).cache()
+                 .shuffle(len(splits.y_train), seed=SEED).batch(recipe.batch_size)
+                 .prefetch(tf.data.AUTOTUNE))
+        val = (tf.data.Dataset.from_tensor_slices((splits.x_val, splits.y_val))
+               .batch(recipe.batch_size).cache().prefetch(tf.data.AUTOTUNE))
+        model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=callbacks)
+    else:
+        training.train(model, loaded["splits"], epochs, recipe.batch_size, verbose=0,
+                       callbacks=callbacks)
+    train_seconds = time.perf_counter() - clock["start"] - clock["eval"]
+    train_cpu_seconds = time.process_time() - clock["start_cpu"] - clock["eval_cpu"]
+
+    seconds = [e["seconds"] for e in epochs_log]
+    steady = statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+    result = {
+        "recipe": asdict(recipe), "epochs": epochs, "limit": limit, "macs": macs,
+        "n_train": loaded["n_train"], "n_val": loaded["n_val"], "n_test": len(y_test),
+        "epoch_log": epochs_log, "seconds_per_epoch": steady,
+        "first_epoch_seconds": seconds[0],
+        "images_per_second": loaded["n_train"] / steady,
+        "gflops_per_second": epoch_flops(macs, loaded["n_train"], loaded["n_val"]) / steady / 1e9,
+        "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
+        "eval_seconds": clock["eval"],
+        "final_test_accuracy": epochs_log[-1]["test_accuracy"],
+        "time_to_target": time_to(epochs_log, TARGET_ACCURACY),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    result.update(_framework_facts(recipe.backend))
+    return result
+
+
+def time_to(epoch_log: list[dict], accuracy: float) -> float | None:
+    """Training seconds until the test accuracy first reaches ``accuracy``; None if never."""
+    for epoch in epoch_log:
+        if epoch["test_accuracy"] >= accuracy - 1e-9:
+            return epoch["trained"]
+    return None
+
+
+# The parent: one child process per row, then the table.
+
+def jax_missing(extra_path: str | None) -> bool:
+    """True when the JAX backend's rows cannot run: jax is neither installed nor in extra_path."""
+    import importlib.util
+
+    return importlib.util.find_spec("jax") is None and not (
+        extra_path and (Path(extra_path) / "jax" / "__init__.py").exists())
+
+
+def run_in_child(recipe: Recipe, limit, epochs, extra_path: str | None) -> dict:
+    if recipe.backend == "jax" and jax_missing(extra_path):
+        return {"recipe": asdict(recipe), "skipped": "JAX is not installed (pip install jax)"}
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "row.json"
+        env = dict(os.environ, KERAS_BACKEND=recipe.backend, TF_CPP_MIN_LOG_LEVEL="3")
+        if extra_path and recipe.backend == "jax":
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra_path, env.get("PYTHONPATH")]))
+        command = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(asdict(recipe)),
+                   "--child-out", str(out)]
+        if limit is not None:
+            command += ["--limit", str(limit)]
+        if epochs is not None:
+            command += ["--epochs", str(epochs)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0 or not out.exists():
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            return {"recipe": asdict(recipe), "error": " | ".join(tail) or f"exit {done.returncode}"}
+        return json.loads(out.read_text())
+
+
+def add_comparisons(results: list[dict]) -> None:
+    """Fill in t->base and vs base: each row against its baseline's final accuracy."""
+    by_name = {r["recipe"]["name"]: r for r in results}
+    for result in results:
+        if "epoch_log" not in result:
+            continue
+        base = by_name.get(result["recipe"]["baseline"] or result["recipe"]["name"])
+        if base is None or "epoch_log" not in base:
+            continue
+        goal = base["final_test_accuracy"]
+        mine, theirs = time_to(result["epoch_log"], goal), time_to(base["epoch_log"], goal)
+        result["baseline_accuracy"] = goal
+        result["time_to_baseline"] = mine
+        result["vs_baseline"] = None if mine is None or not theirs else mine / theirs
+
+
+COLUMNS = ["row", "model", "batch", "epochs", "n_train", "s/epoch", "img/s", "GFLOP/s",
+           "t->0.90", "t->base", "train s", "train cpu s", "eval s", "test acc", "peak MiB",
+           "vs base"]
+
+
+def _num(value, digits=1, missing="never") -> str:
+    return missing if value is None else f"{value:.{digits}f}"
+
+
+def table_rows(results: list[dict]) -> list[list[str]]:
+    rows = []
+    for r in results:
+        recipe = r["recipe"]
+        if "error" in r or "skipped" in r:
+            why = f"failed: {r['error'][:60]}" if "error" in r else f"skipped: {r['skipped']}"
+            rows.append([recipe["name"], recipe["architecture"], str(recipe["batch_size"])]
+                        + ["-"] * (len(COLUMNS) - 4) + [why])
+            continue
+        rows.append([
+            recipe["name"], recipe["architecture"], str(recipe["batch_size"]), str(r["epochs"]),
+            str(r["n_train"]), _num(r["seconds_per_epoch"], 2), _num(r["images_per_second"], 0),
+            _num(r["gflops_per_second"], 1), _num(r["time_to_target"]),
+            _num(r.get("time_to_baseline")), _num(r["train_seconds"]), _num(r["train_cpu_seconds"]),
+            _num(r["eval_seconds"]), _num(r["final_test_accuracy"], 4), _num(r["peak_rss_mib"], 0),
+            _num(r.get("vs_baseline"), 2, missing="not reached"),
+        ])
+    return rows
+
+
+def format_table(results: list[dict]) -> str:
+    """A Markdown table, readable in a terminal and pasteable into the README."""
+    from utils.course import padded_table
+
+    return padded_table(COLUMNS, table_rows(results))
+
+
+def header(results: list[dict], load_before, load_after) -> str:
+    facts = next((r for r in results if "epoch_log" in r), {})
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    framework = (f"TensorFlow {facts.get('tensorflow')}, oneDNN {'on' if facts.get('onednn') else 'off'}"
+                 if "tensorflow" in facts else f"JAX {facts.get('jax', '?')}")
+    model_macs = {}
+    for r in results:
+        if "macs" in r:
+            model_macs[r["recipe"]["architecture"]] = r["macs"]
+    flops = ", ".join(f"{name} {macs:,} MACs = {training_flops_per_image(macs) / 1e6:.1f} MFLOP"
+                      for name, macs in model_macs.items())
+    return "\n".join([
+        f"date: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC",
+        f"machine: {cores} cores usable ({os.cpu_count()} in the machine), "
+        f"{platform.processor() or platform.machine()}, device {facts.get('device', '?')}",
+        f"framework: {framework}, Keras {facts.get('keras')} ({facts.get('backend')} backend), "
+        f"Python {facts.get('python')}",
+        f"load average (1 min) before {load_before:.2f}, after {load_after:.2f}",
+        f"training FLOPs per image (6·MACs): {flops}",
+        f"target test accuracy {TARGET_ACCURACY}; test set evaluated after each epoch, "
+        f"its time excluded from training time",
+    ])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Time the course's training recipe against the tutorial recipes on "
+                    "Fashion-MNIST and print one table (see the module docstring for the columns).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python benchmarks/train_speed.py                 # the full table (minutes on 2 cores)\n"
+               "  python benchmarks/train_speed.py --quick         # 1 epoch on 1,000 images: a smoke test\n"
+               "  python benchmarks/train_speed.py --levers --epochs 2   # the lever exploration\n"
+               "  python benchmarks/train_speed.py --backend jax   # every row on Keras's JAX backend")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use at most this many training and test images (default: all)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="train every row for this many epochs instead of its recipe's")
+    parser.add_argument("--quick", action="store_true", help="shorthand for --limit 1000 --epochs 1")
+    parser.add_argument("--rows", default=None,
+                        help="comma-separated row names to run (default: all)")
+    parser.add_argument("--levers", action="store_true",
+                        help="run the lever exploration rows instead of the main table")
+    parser.add_argument("--backend", choices=["tensorflow", "jax"], default="tensorflow",
+                        help="Keras backend of the main table's rows (default: tensorflow)")
+    parser.add_argument("--jax-path", default=None,
+                        help="a folder to add to PYTHONPATH for rows on the JAX backend")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write every result here")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.limit = args.limit or 1000
+        args.epochs = args.epochs or 1
+    for name in ("limit", "epochs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be a whole number of at least 1; got {value}")
+    if args.child:
+        result = run_row(Recipe(**json.loads(args.child)), args.limit, args.epochs)
+        Path(args.child_out).write_text(json.dumps(result))
+        return 0
+
+    if args.backend == "jax" and not args.levers and jax_missing(args.jax_path):
+        parser.error("--backend jax needs JAX: pip install jax, or pass --jax-path DIR")
+    recipes = lever_rows(args.epochs or 2) if args.levers else main_rows(args.backend)
+    if args.rows:
+        wanted = [name.strip() for name in args.rows.split(",")]
+        unknown = sorted(set(wanted) - {r.name for r in recipes})
+        if unknown:
+            parser.error(f"unknown row(s) {', '.join(unknown)}; valid choices: "
+                         f"{', '.join(r.name for r in recipes)}")
+        recipes = [r for r in recipes if r.name in wanted]
+
+    load_before = os.getloadavg()[0]
+    results = []
+    for recipe in recipes:
+        print(f"running {recipe.name} …", file=sys.stderr, flush=True)
+        results.append(run_in_child(recipe, args.limit, args.epochs, args.jax_path))
+    load_after = os.getloadavg()[0]
+    add_comparisons(results)
+    if args.limit is not None:
+        print(f"LIMITED run: at most {args.limit} training and test images, not a benchmark")
+    print(header(results, load_before, load_after))
+    print()
+    print(format_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 1 if any("error" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))  # the repository's utils, also where it is not installed
+    sys.exit(main())

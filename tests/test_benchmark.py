@@ -1,0 +1,164 @@
+"""The benchmark scripts: the training-speed FLOP formula, its comparisons and a tiny run of its
+table; the lesson timer's table and what it writes into the lesson pages."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from utils import lessons, models
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "train_speed.py"
+
+
+def load_script(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    yield load_script(SCRIPT)
+    sys.modules.pop("train_speed", None)
+
+
+@pytest.fixture
+def lesson_times():
+    yield load_script(REPO / "benchmarks" / "lesson_times.py")
+    sys.modules.pop("lesson_times", None)
+
+
+def test_forward_macs_by_hand(bench):
+    # cnn3 on 28x28x1: conv1 26·26·32·(3·3·1), conv2 11·11·64·(3·3·32), conv3 3·3·64·(3·3·64),
+    # dense 576·64, output 64·10.
+    cnn3 = 26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 3 * 3 * 64 * 576 + 576 * 64 + 64 * 10
+    # cnn2: the same two convolutions, dense 1600·128, output 128·10.
+    cnn2 = 26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 1600 * 128 + 128 * 10
+    assert bench.forward_macs(models.cnn3((28, 28, 1), 10)) == cnn3 == 2_794_240
+    assert bench.forward_macs(models.cnn2((28, 28, 1), 10)) == cnn2 == 2_631_040
+
+
+def test_training_flops_formula(bench):
+    assert bench.training_flops_per_image(1000) == 3 * 2 * 1000
+    assert bench.epoch_flops(1000, n_train=50, n_val=10) == 50 * 6000 + 10 * 2000
+    assert "training = 3·forward" in bench.__doc__ and "forward  = 2·MACs" in bench.__doc__
+
+
+def _result(name, baseline, accuracies, seconds_per_epoch):
+    log = [{"seconds": seconds_per_epoch, "trained": seconds_per_epoch * (i + 1), "test_accuracy": a}
+           for i, a in enumerate(accuracies)]
+    return {"recipe": {"name": name, "baseline": baseline, "architecture": "cnn3", "batch_size": 64},
+            "epoch_log": log, "final_test_accuracy": accuracies[-1]}
+
+
+def test_comparison_uses_the_baselines_final_accuracy(bench):
+    base = _result("base", None, [0.85, 0.89, 0.905], 10.0)
+    fast = _result("fast", "base", [0.87, 0.906, 0.91], 8.0)
+    slow = _result("slow", "base", [0.80, 0.85, 0.88], 5.0)
+    bench.add_comparisons([base, fast, slow])
+    assert base["vs_baseline"] == 1.0
+    assert fast["time_to_baseline"] == 16.0 and fast["vs_baseline"] == pytest.approx(16 / 30)
+    assert slow["time_to_baseline"] is None and slow["vs_baseline"] is None
+    assert bench.time_to(fast["epoch_log"], 0.90) == 16.0
+
+
+def test_a_skipped_row_says_why(bench):
+    skipped = {"recipe": {"name": "jax", "architecture": "cnn3", "batch_size": 64, "baseline": None},
+               "skipped": "JAX is not installed (pip install jax)"}
+    bench.add_comparisons([skipped])
+    (row,) = bench.table_rows([skipped])
+    assert len(row) == len(bench.COLUMNS) and row[-1].startswith("skipped: JAX is not installed")
+
+
+def test_help_has_an_example():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "example" in done.stdout and "--quick" in done.stdout
+
+
+def test_unknown_row_is_refused_with_the_choices():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--rows", "nope"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "nope" in done.stderr and "baseline-cnn3" in done.stderr
+
+
+def test_course_recipe_is_read_from_the_lesson(bench, tmp_path):
+    def cell(source, tags=()):
+        return {"cell_type": "code", "metadata": {"tags": list(tags)}, "source": source}
+
+    notebook = tmp_path / "lesson.ipynb"
+    notebook.write_text(json.dumps({"cells": [
+        cell("dataset = 'fashion_mnist'  # a comment\nepochs = 4\nbatch_size = 32\n", ["parameters"]),
+        cell("training.compile_model(model, learning_rate=3e-3,\n"
+             "                       decay_steps=training.total_steps(splits, epochs, batch_size))"),
+    ]}))
+    assert bench.lesson_recipe(notebook) == {"epochs": 4, "batch_size": 32, "learning_rate": 3e-3,
+                                             "cosine": True}
+    notebook.write_text(json.dumps({"cells": [cell("epochs = 4\n", ["parameters"])]}))
+    with pytest.raises(SystemExit, match="batch_size, cosine, learning_rate"):
+        bench.lesson_recipe(notebook)
+
+
+def test_tiny_run_prints_the_table(bench, subprocess_env, tmp_path):
+    results = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--limit", "200", "--epochs", "1",
+         "--rows", "baseline-cnn3,course-cnn3", "--json", str(results)],
+        env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("LIMITED run")
+    text = done.stdout
+    for fact in ("cores usable", "TensorFlow ", "oneDNN ", "load average",
+                 "cnn3 2,794,240 MACs = 16.8 MFLOP"):
+        assert fact in text
+    table = [line for line in lines if line.startswith("|")]
+    columns = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert columns == ["row", "model", "batch", "epochs", "n_train", "s/epoch", "img/s", "GFLOP/s",
+                       "t->0.90", "t->base", "train s", "train cpu s", "eval s", "test acc", "peak MiB",
+                       "vs base"]
+    rows = {cells[0]: cells for cells in
+            ([c.strip() for c in line.strip("|").split("|")] for line in table[2:])}
+    assert set(rows) == {"baseline-cnn3", "course-cnn3"}
+    assert rows["baseline-cnn3"][columns.index("vs base")] == "1.00"
+    assert rows["baseline-cnn3"][columns.index("n_train")] == "160"  # validation_split=0.2
+    assert rows["course-cnn3"][columns.index("n_train")] == "180"  # load_dataset's 10 %
+    assert rows["course-cnn3"][columns.index("batch")] == str(bench.lesson_recipe()["batch_size"])
+    saved = json.loads(results.read_text())
+    assert [r["recipe"]["name"] for r in saved] == ["baseline-cnn3", "course-cnn3"]
+    assert saved[1]["recipe"]["cosine"] is True and saved[1]["n_test"] == 200
+
+
+def _lesson_run(stem: str, status: str, seconds: float | None, **results) -> dict:
+    return {"lesson": stem, "status": status, "wall_time_s": seconds, "results": results}
+
+
+def test_lesson_times_table_shows_each_lesson(lesson_times):
+    table = lesson_times.table([_lesson_run("03_training", "ok", 71.4, test_accuracy=0.9065),
+                                _lesson_run("04_what_the_network_learned", "failed", None)])
+    header, rule, ok, failed = table.splitlines()
+    assert header.split("|")[1].strip() == "lesson" and set(rule) <= {"|", "-"}
+    assert "03_training" in ok and "71.4 s" in ok and "1 min 11 s" in ok and "0.9065" in ok
+    assert "failed" in failed and " s |" not in failed
+
+
+def test_lesson_times_write_only_measured_lessons(lesson_times, tmp_path, monkeypatch):
+    shutil.copytree(REPO / "lessons", tmp_path / "lessons")
+    shutil.copy(REPO / "README.md", tmp_path / "README.md")
+    monkeypatch.setattr(lesson_times, "REPO", tmp_path)
+    before = (tmp_path / "lessons" / "02_cnn_architecture.md").read_text()
+    lesson_times.write_pages([_lesson_run("01_convolution_and_pooling", "ok", 100.2),
+                              _lesson_run("02_cnn_architecture", "failed", 3.0)])
+    meta, _ = lessons.parse_page(tmp_path / "lessons" / "01_convolution_and_pooling.md")
+    assert meta["run_time"] == "1 min 40 s"
+    assert (tmp_path / "lessons" / "02_cnn_architecture.md").read_text() == before
+    assert "| beginner | 1 min 40 s |" in (tmp_path / "README.md").read_text()

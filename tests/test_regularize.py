@@ -1,0 +1,138 @@
+"""Tests of utils/regularize.py: augmentation per dataset, the regularised CNN, early stopping."""
+
+from __future__ import annotations
+
+from utils import data, models, regularize
+
+import keras
+import numpy as np
+import pytest
+
+
+def _layer_facts(model):
+    return [(type(layer).__name__, layer.name, tuple(layer.output.shape), layer.count_params())
+            for layer in model.layers]
+
+
+def _fake_splits(train=200, val=60, test=40, seed=0) -> data.Splits:
+    rng = np.random.default_rng(seed)
+
+    def part(count):
+        return rng.random((count, 28, 28, 1), dtype=np.float32), np.arange(count) % 10
+
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = part(train), part(val), part(test)
+    return data.Splits(data.get_spec("mnist"), x_train, y_train, x_val, y_val, x_test, y_test,
+                       limit=None, seed=seed)
+
+
+def test_with_every_option_off_it_is_cnn3():
+    plain = regularize.regularized_cnn((28, 28, 1), 10)
+    assert _layer_facts(plain) == _layer_facts(models.cnn3((28, 28, 1), 10))
+    assert plain.count_params() == 93_322
+
+
+def test_batch_norm_replaces_the_conv_bias_and_follows_the_pooling():
+    model = regularize.regularized_cnn((28, 28, 1), 10, batch_norm=True, dropout=0.3)
+    names = [layer.name for layer in model.layers]
+    assert names[:8] == ["conv1", "pool1", "bn1", "relu1", "conv2", "pool2", "bn2", "relu2"]
+    assert names[8:11] == ["conv3", "bn3", "relu3"]
+    assert names[11:] == ["flatten", "dropout1", "dense", "dropout2", "probabilities"]
+    for index in (1, 2, 3):
+        assert model.get_layer(f"conv{index}").use_bias is False
+    assert model.get_layer("bn1").count_params() == 4 * 32
+    assert all(row.agrees for row in models.layer_counts(model))
+
+
+def test_same_padding_keeps_larger_maps():
+    model = regularize.regularized_cnn((28, 28, 1), 10, padding="same", batch_norm=True)
+    assert tuple(model.get_layer("conv2").output.shape) == (None, 14, 14, 64)
+    assert tuple(model.get_layer("conv3").output.shape) == (None, 7, 7, 64)
+    cifar = regularize.regularized_cnn((32, 32, 3), 10, padding="same")
+    assert tuple(cifar.get_layer("conv3").output.shape) == (None, 8, 8, 64)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"dropout": 1.0}, "dropout must be a rate in"),
+    ({"dropout": -0.1}, "dropout must be a rate in"),
+    ({"dropout": True}, "dropout must be a rate in"),
+    ({"padding": "full"}, "unknown padding 'full'; valid choices: same, valid"),
+])
+def test_bad_options_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        regularize.regularized_cnn((28, 28, 1), 10, **kwargs)
+
+
+def _layer_types(dataset):
+    return [type(layer).__name__ for layer in regularize.augmentation_for(dataset).layers]
+
+
+def test_digits_are_never_flipped():
+    assert "RandomFlip" not in _layer_types("mnist")
+    assert regularize.augmentation_reason("mnist").startswith("no flips")
+
+
+@pytest.mark.parametrize("dataset", ["fashion_mnist", "cifar10"])
+def test_clothes_and_objects_are_flipped_horizontally_only(dataset):
+    flips = [layer for layer in regularize.augmentation_for(dataset).layers
+             if isinstance(layer, keras.layers.RandomFlip)]
+    assert len(flips) == 1 and flips[0].mode == "horizontal"
+
+
+def test_every_dataset_has_an_augmentation_and_a_reason():
+    assert sorted(regularize.AUGMENTATIONS) == data.dataset_names()
+    for name in data.dataset_names():
+        assert regularize.augmentation_reason(name)
+
+
+def test_unknown_dataset_names_the_choices():
+    with pytest.raises(data.UnknownDatasetError, match="valid choices: cifar10, fashion_mnist, mnist"):
+        regularize.augmentation_for("svhn")
+
+
+def test_augmentation_changes_images_only_in_training():
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    augmentation = regularize.augmentation_for("fashion_mnist")
+    assert np.array_equal(keras.ops.convert_to_numpy(augmentation(images, training=False)), images)
+    assert not np.allclose(keras.ops.convert_to_numpy(augmentation(images, training=True)), images)
+
+
+def test_early_stopping_restores_the_best_weights():
+    callback = regularize.early_stopping(patience=4)
+    assert callback.restore_best_weights is True
+    assert (callback.monitor, callback.patience) == ("val_loss", 4)
+    assert regularize.early_stopping(monitor="val_accuracy").mode == "max"
+
+
+def test_small_subset_is_stratified_and_keeps_the_test_set():
+    splits = _fake_splits()
+    small = regularize.small_subset(splits, train_size=50, val_size=20)
+    assert (len(small.y_train), len(small.y_val), len(small.y_test)) == (50, 20, 40)
+    assert np.bincount(small.y_train).tolist() == [5] * 10
+    assert small.x_test is splits.x_test
+    assert len(regularize.small_subset(splits, train_size=10_000).y_train) == 200
+
+
+@pytest.mark.parametrize("size", [0, 5, 2.5, True, "100"])
+def test_small_subset_names_a_bad_size(size):
+    with pytest.raises(ValueError, match="train_size must be a whole number >= 10"):
+        regularize.small_subset(_fake_splits(), train_size=size)
+
+
+def test_train_variants_trains_each_model_and_reports_it(capsys):
+    splits = _fake_splits()
+    histories = regularize.train_variants(
+        {"a": lambda: models.dense_only((28, 28, 1), 10, width=8, depth=1),
+         "b": lambda: models.dense_only((28, 28, 1), 10, width=8, depth=1)},
+        splits, epochs=2, batch_size=50, callbacks=lambda: [regularize.early_stopping(patience=1)])
+    assert list(histories) == ["a", "b"]
+    assert histories["a"]["val_loss"] == pytest.approx(histories["b"]["val_loss"])  # same seed
+    summaries = [line for line in capsys.readouterr().out.splitlines() if "train acc" in line]
+    assert [line.split()[:3] for line in summaries] == [["a", "2", "epochs"], ["b", "2", "epochs"]]
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_grey_images_are_filled_with_black_background(dataset):
+    for layer in regularize.augmentation_for(dataset).layers:
+        if hasattr(layer, "fill_mode"):
+            assert (layer.fill_mode, layer.fill_value) == ("constant", 0.0)

@@ -1,0 +1,147 @@
+"""Tests of utils/visualize.py: activation models, confusion counts, attributions, plots."""
+
+from __future__ import annotations
+
+from utils import models, visualize
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Collects the figures the plot helpers show, instead of showing them."""
+    plt.switch_backend("Agg")
+    shown = []
+
+    def keep():
+        shown.append(plt.gcf())
+
+    monkeypatch.setattr(plt, "show", keep)
+    yield shown
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def cnn3():
+    keras.utils.set_random_seed(0)
+    return models.cnn3((28, 28, 1), 10)
+
+
+def _image(shape=(28, 28, 1), seed=0):
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+def test_activation_model_returns_each_named_map(cnn3):
+    activations = visualize.activation_model(cnn3, ["conv1", "conv2"])
+    maps = activations.predict(_image()[np.newaxis], verbose=0)
+    assert {name: value.shape for name, value in maps.items()} == {
+        "conv1": (1, 26, 26, 32), "conv2": (1, 11, 11, 64)}
+
+
+def test_keras3_sequential_has_no_model_input(cnn3):
+    """Lesson 04 says so: the popular `Model(inputs=model.input, ...)` fails, `model.inputs` works."""
+    with pytest.raises((AttributeError, ValueError), match="never been called"):
+        keras.Model(inputs=cnn3.input, outputs=cnn3.get_layer("conv1").output)
+    assert keras.Model(inputs=cnn3.inputs, outputs=cnn3.get_layer("conv1").output).output.shape[1:] \
+        == (26, 26, 32)
+
+
+def test_activation_model_explains_an_unbuilt_model():
+    unbuilt = keras.Sequential([keras.layers.Conv2D(4, 3, name="conv1")], name="unbuilt")
+    with pytest.raises(ValueError, match=r"'unbuilt' has never been built.*keras.Input\(shape\)"):
+        visualize.activation_model(unbuilt, ["conv1"])
+    unbuilt.build((None, 28, 28, 1))
+    assert visualize.activation_model(unbuilt, ["conv1"]).output["conv1"].shape[1:] == (26, 26, 4)
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    matrix = visualize.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 0], num_classes=3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 1, 0], [2, 0, 1]]
+
+
+def test_most_confused_pairs_are_ordered_with_their_share():
+    matrix = np.array([[8, 2, 0], [0, 10, 0], [3, 0, 7]])
+    pairs = visualize.most_confused_pairs(matrix, ["a", "b", "c"], top=5)
+    assert pairs == [("c", "a", 3, pytest.approx(0.3)), ("a", "b", 2, pytest.approx(0.2))]
+    assert visualize.most_confused_pairs(np.eye(3, dtype=int) * 5, ["a", "b", "c"]) == []
+
+
+def test_saliency_of_a_linear_model_is_its_weights():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    saliency = visualize.saliency_map(model, _image((4, 4, 1)), class_index=2)
+    weights = model.layers[-1].get_weights()[0][:, 2]
+    np.testing.assert_allclose(saliency, np.abs(weights).reshape(4, 4), rtol=1e-5)
+
+
+def test_grad_cam_covers_the_image_in_unit_range(cnn3):
+    heat = visualize.grad_cam(cnn3, _image(), class_index=3, layer_name="conv2")
+    assert heat.shape == (28, 28)
+    assert heat.min() >= 0 and heat.max() <= 1
+
+
+def test_attributions_need_a_dense_last_layer():
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(2, 3, name="conv1"),
+                              keras.layers.GlobalAveragePooling2D(name="gap")])
+    with pytest.raises(ValueError, match="last layer of .* must be Dense; it is GlobalAveragePooling2D"):
+        visualize.saliency_map(model, _image(), 0)
+
+
+def test_lesson_04_plots_have_titles_and_class_names(cnn3, figures):
+    names = [f"class {i}" for i in range(10)]
+    images = np.stack([_image(seed=i) for i in range(6)])
+    maps = visualize.activation_model(cnn3, ["conv1"]).predict(images[:1], verbose=0)["conv1"][0]
+    visualize.plot_feature_maps(images[0], maps, "conv1", caption="test image 0")
+    visualize.plot_filters(cnn3.get_layer("conv1"))
+    visualize.plot_confusion_matrix(np.arange(100).reshape(10, 10), names)
+    y_true, y_pred = np.array([0, 1, 2, 3, 4, 5]), np.array([0, 2, 2, 0, 0, 5])
+    shown = visualize.plot_misclassified(images, y_true, y_pred,
+                                         np.array([0.9, 0.6, 0.9, 0.95, 0.7, 0.9]), names)
+    assert shown.tolist() == [3, 4, 1]  # the mistakes, most confident first
+    visualize.plot_attributions(cnn3, images[:2], y_true[:2], names, layer_name="conv2")
+    titles = [figure._suptitle.get_text() if figure._suptitle else figure.axes[0].get_title()
+              for figure in figures]
+    assert titles[0] == "conv1: 32 feature maps of 26×26 for test image 0"
+    assert titles[1].startswith("conv1: 32 learned 3×3 filters")
+    assert titles[2] == "Confusion matrix"
+    assert titles[3] == "3 most confident mistakes of 3"
+    assert titles[4] == "Where the model looks"
+    confusion_axes = figures[2].axes[0]
+    assert [label.get_text() for label in confusion_axes.get_xticklabels()] == names
+    assert confusion_axes.get_xlabel() == "predicted class"
+
+
+def test_filters_of_a_colour_layer_are_drawn(figures):
+    model = models.cnn3((32, 32, 3), 10)
+    visualize.plot_filters(model.get_layer("conv1"))
+    with pytest.raises(ValueError, match="conv2 sees 32 input channels"):
+        visualize.plot_filters(model.get_layer("conv2"))
+
+
+def test_plot_runs_draws_one_panel_per_run(figures):
+    history = {"loss": [1.0, 0.5, 0.2], "val_loss": [1.1, 0.8, 0.9],
+               "accuracy": [0.5, 0.7, 0.9], "val_accuracy": [0.4, 0.6, 0.6]}
+    visualize.plot_runs({"one": history, "two": history}, metric="loss")
+    axes = figures[0].axes
+    assert [ax.get_title() for ax in axes] == ["one", "two"]
+
+
+def test_attributions_work_on_a_saved_and_loaded_model(cnn3, tmp_path):
+    """On a loaded model, a keras.Model over inner outputs gave no gradient; the eager pass does."""
+    cnn3.save(tmp_path / "cnn3.keras")
+    loaded = keras.models.load_model(tmp_path / "cnn3.keras")
+    image = _image()
+    np.testing.assert_allclose(visualize.grad_cam(loaded, image, 1, "conv2"),
+                               visualize.grad_cam(cnn3, image, 1, "conv2"), atol=1e-5)
+    _, logits = visualize._forward(loaded, image[np.newaxis])
+    np.testing.assert_allclose(keras.ops.softmax(logits).numpy(),
+                               loaded.predict(image[np.newaxis], verbose=0), atol=1e-5)
+
+
+def test_grad_cam_names_an_unknown_layer(cnn3):
+    with pytest.raises(ValueError, match="no layer 'conv9' .* valid choices: conv1, pool1, conv2"):
+        visualize.grad_cam(cnn3, _image(), 0, "conv9")

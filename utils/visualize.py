@@ -1,0 +1,279 @@
+"""Looking inside a trained CNN (lesson 04): feature maps, filters, errors, attributions."""
+
+from __future__ import annotations
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def activation_model(model: keras.Model, layer_names) -> keras.Model:
+    """A model that returns the named layers' outputs as a dict. Introduced in lesson 04.
+
+    It uses ``model.inputs``, which Keras 3 defines once the model is built (it starts with
+    ``keras.Input(shape)``, or ``model.build((None, *shape))`` was called). ``model.input``
+    does not work here: a ``Sequential`` model raises an AttributeError for it.
+    """
+    if not _has_inputs(model):
+        raise ValueError(f"model {model.name!r} has never been built, so it has no inputs yet; "
+                         "start it with keras.Input(shape) or call model.build((None, *shape))")
+    return keras.Model(inputs=model.inputs,
+                       outputs={name: model.get_layer(name).output for name in layer_names},
+                       name=f"{model.name}_activations")
+
+
+def _has_inputs(model) -> bool:
+    try:
+        return bool(model.inputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def _as_picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """An image ready for imshow, and the colour map it needs."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        return image[..., 0], "gray"
+    return image, None
+
+
+def plot_feature_maps(image, maps: np.ndarray, layer_name: str, caption: str = "", columns: int = 8):
+    """Every channel of one layer's output for one image, next to the image. Introduced in lesson 04.
+
+    ``maps`` has shape (height, width, channels). Each map has its own colour scale:
+    yellow is where that filter responds most strongly, dark purple where it does not.
+    """
+    maps = np.asarray(maps)
+    channels = maps.shape[-1]
+    rows = -(-channels // columns)
+    fig = plt.figure(figsize=(1.3 * columns + 2.6, 1.3 * rows + 0.9))
+    grid = fig.add_gridspec(rows, columns + 2)
+    picture, cmap = _as_picture(image)
+    image_ax = fig.add_subplot(grid[: min(rows, 2), :2])
+    image_ax.imshow(picture, cmap=cmap)
+    image_ax.set_title("input", fontsize=10)
+    image_ax.axis("off")
+    for channel in range(channels):
+        ax = fig.add_subplot(grid[channel // columns, 2 + channel % columns])
+        ax.imshow(maps[..., channel], cmap="viridis")
+        ax.text(0.03, 0.97, str(channel), transform=ax.transAxes, fontsize=7, color="white",
+                va="top", ha="left")
+        ax.axis("off")
+    height, width = maps.shape[:2]
+    fig.suptitle(f"{layer_name}: {channels} feature maps of {height}×{width}"
+                 + (f" for {caption}" if caption else ""))
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_filters(layer: keras.layers.Layer, columns: int = 8, title: str | None = None):
+    """The learned kernels of a first conv layer, one small image each. Introduced in lesson 04.
+
+    Each kernel is drawn on its own scale, so that weak filters show their pattern too.
+    Grey inputs: red weights are positive, blue negative, white zero. Colour inputs:
+    each kernel is scaled to [0, 1] and shown as an RGB patch.
+    """
+    kernels = np.asarray(layer.get_weights()[0])  # (height, width, input channels, filters)
+    k_h, k_w, c_in, filters = kernels.shape
+    if c_in not in (1, 3):
+        raise ValueError(f"{layer.name} sees {c_in} input channels; only a first conv layer "
+                         "(1 or 3 input channels) can be drawn as images")
+    rows = -(-filters // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.1 * columns, 1.1 * rows + 0.6), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index >= filters:
+            continue
+        kernel = kernels[..., index]
+        if c_in == 1:
+            limit = np.abs(kernel).max() + 1e-12
+            ax.imshow(kernel[..., 0], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        else:
+            low, high = kernel.min(), kernel.max()
+            ax.imshow((kernel - low) / (high - low + 1e-12))
+        ax.set_title(str(index), fontsize=8)
+    scheme = "red positive, blue negative" if c_in == 1 else "as RGB"
+    fig.suptitle(title or f"{layer.name}: {filters} learned {k_h}×{k_w} filters "
+                          f"({scheme}, each on its own scale)")
+    fig.tight_layout()
+    plt.show()
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """Counts of (true class, predicted class): rows true, columns predicted. Introduced in lesson 04."""
+    y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
+    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(
+        num_classes, num_classes)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names, title: str = "Confusion matrix"):
+    """The matrix with class names and counts, coloured by share of the row. Introduced in lesson 04."""
+    matrix = np.asarray(matrix)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = len(class_names)
+    fig, ax = plt.subplots(figsize=(0.75 * size + 2.5, 0.75 * size + 1.6))
+    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for row in range(size):
+        for column in range(size):
+            ax.text(column, row, f"{matrix[row, column]}", ha="center", va="center", fontsize=8,
+                    color="white" if share[row, column] > 0.5 else "black")
+    ax.set_xticks(range(size), class_names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(size), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.colorbar(shown, ax=ax, shrink=0.8, label="share of the true class")
+    fig.tight_layout()
+    plt.show()
+
+
+def most_confused_pairs(matrix: np.ndarray, class_names, top: int = 5) -> list[tuple[str, str, int, float]]:
+    """The largest off-diagonal cells: (true, predicted, count, share of true). Introduced in lesson 04."""
+    matrix = np.asarray(matrix)
+    off_diagonal = matrix.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    order = np.argsort(-off_diagonal, axis=None, kind="stable")[:top]
+    pairs = []
+    for flat in order:
+        true, predicted = divmod(int(flat), matrix.shape[1])
+        if off_diagonal[true, predicted] == 0:
+            break
+        pairs.append((class_names[true], class_names[predicted], int(matrix[true, predicted]),
+                      float(matrix[true, predicted] / max(matrix[true].sum(), 1))))
+    return pairs
+
+
+def plot_misclassified(images, y_true, y_pred, confidence, class_names, count: int = 15,
+                       columns: int = 5, title: str | None = None) -> np.ndarray:
+    """The most confident mistakes with true and predicted labels. Introduced in lesson 04.
+
+    Returns the indices shown, most confident first.
+    """
+    y_true, y_pred, confidence = np.asarray(y_true), np.asarray(y_pred), np.asarray(confidence)
+    wrong = np.flatnonzero(y_true != y_pred)
+    shown = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
+    rows = max(1, -(-len(shown) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.5 * rows + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, index in zip(axes.flat, shown, strict=False):
+        picture, cmap = _as_picture(images[index])
+        ax.imshow(picture, cmap=cmap)
+        ax.set_title(f"true: {class_names[y_true[index]]}\npred: {class_names[y_pred[index]]} "
+                     f"({confidence[index]:.0%})", fontsize=8.5)
+    fig.suptitle(title or f"{len(shown)} most confident mistakes of {len(wrong)}")
+    fig.tight_layout()
+    plt.show()
+    return shown
+
+
+def _forward(model: keras.Model, pixels, layer_name: str | None = None):
+    """Run a Sequential model layer by layer up to its last Dense layer, eagerly.
+
+    Returns (``layer_name``'s output or None, the class logits). Attributions use the
+    class score before the softmax (the logit): after the softmax a confident prediction
+    saturates and its gradients vanish. Calling the layers eagerly adds nothing to the
+    model's graph, so this works on any built or loaded Sequential model.
+    """
+    *body, last = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not isinstance(last, keras.layers.Dense):
+        raise ValueError(f"the last layer of {model.name!r} must be Dense; it is {type(last).__name__}")
+    if layer_name is not None and layer_name not in [layer.name for layer in body]:
+        raise ValueError(f"{model.name!r} has no layer {layer_name!r} before its last layer; "
+                         f"valid choices: {', '.join(layer.name for layer in body)}")
+    maps, x = None, pixels
+    for layer in body:
+        x = layer(x, training=False)
+        if layer.name == layer_name:
+            maps = x
+    logits = keras.ops.matmul(x, last.kernel) + last.bias if last.use_bias else \
+        keras.ops.matmul(x, last.kernel)
+    return maps, logits
+
+
+def saliency_map(model: keras.Model, image, class_index: int) -> np.ndarray:
+    """|∂ class logit / ∂ pixel|, the largest over colour channels. Introduced in lesson 04."""
+    import tensorflow as tf
+
+    pixels = tf.convert_to_tensor(np.asarray(image, dtype="float32")[np.newaxis])
+    with tf.GradientTape() as tape:
+        tape.watch(pixels)
+        _, logits = _forward(model, pixels)
+        score = logits[0, class_index]
+    gradient = tape.gradient(score, pixels)[0].numpy()
+    return np.abs(gradient).max(axis=-1)
+
+
+def grad_cam(model: keras.Model, image, class_index: int, layer_name: str) -> np.ndarray:
+    """Grad-CAM of one class at one conv layer, resized to the image, in [0, 1]. Introduced in lesson 04.
+
+    Each feature map of ``layer_name`` is weighted by the mean gradient of the class logit
+    over it; the weighted sum, with negative values set to 0, marks the regions that
+    raise that class's score.
+    """
+    import tensorflow as tf
+
+    pixels = tf.convert_to_tensor(np.asarray(image, dtype="float32")[np.newaxis])
+    with tf.GradientTape() as tape:
+        maps, logits = _forward(model, pixels, layer_name)
+        score = logits[0, class_index]
+    gradients = tape.gradient(score, maps)[0]
+    weights = tf.reduce_mean(gradients, axis=(0, 1))
+    heat = tf.nn.relu(tf.reduce_sum(maps[0] * weights, axis=-1))
+    heat = tf.image.resize(heat[..., tf.newaxis], np.asarray(image).shape[:2], method="bilinear")
+    heat = heat[..., 0].numpy()
+    return heat / heat.max() if heat.max() > 0 else heat
+
+
+def plot_attributions(model: keras.Model, images, y_true, class_names, layer_name: str,
+                      title: str = "Where the model looks"):
+    """Per image: input, saliency map and Grad-CAM for the predicted class. Introduced in lesson 04."""
+    images = np.asarray(images)
+    probabilities = model.predict(images, verbose=0)
+    fig, axes = plt.subplots(len(images), 3, figsize=(7.2, 2.7 * len(images) + 0.6), squeeze=False)
+    for row, (image, truth, probs) in enumerate(zip(images, y_true, probabilities, strict=True)):
+        predicted = int(np.argmax(probs))
+        picture, cmap = _as_picture(image)
+        saliency = saliency_map(model, image, predicted)
+        heat = grad_cam(model, image, predicted, layer_name)
+        axes[row, 0].imshow(picture, cmap=cmap)
+        axes[row, 0].set_title(f"true: {class_names[int(truth)]}\npred: {class_names[predicted]} "
+                               f"({probs[predicted]:.0%})", fontsize=9)
+        axes[row, 1].imshow(saliency, cmap="hot")
+        axes[row, 1].set_title(f"saliency for\n{class_names[predicted]}", fontsize=9)
+        axes[row, 2].imshow(picture, cmap=cmap)
+        axes[row, 2].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        axes[row, 2].set_title(f"Grad-CAM ({layer_name}) for\n{class_names[predicted]}", fontsize=9)
+        for ax in axes[row]:
+            ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_runs(histories: dict[str, dict], metric: str = "loss", title: str | None = None):
+    """One panel per run, train vs validation ``metric``, on shared axes. Introduced in lesson 05."""
+    names = list(histories)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.0 * len(names) + 0.6, 3.3), sharey=True,
+                             squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        history = histories[name]
+        epochs = np.arange(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], label="train")
+        ax.plot(epochs, history[f"val_{metric}"], linestyle="--", label="validation")
+        best = int(np.argmin(history[f"val_{metric}"]) if "loss" in metric
+                   else np.argmax(history[f"val_{metric}"]))
+        ax.plot(best + 1, history[f"val_{metric}"][best], "o", color="C1")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if "loss" in metric:  # one diverging first epoch must not flatten every other curve
+        values = np.concatenate([np.asarray(h[key]) for h in histories.values()
+                                 for key in (metric, f"val_{metric}")])
+        axes[0, 0].set_ylim(0, 1.1 * np.percentile(values, 98))
+    axes[0, 0].set_ylabel(metric)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(title or f"Training vs validation {metric} (dot: best validation epoch)")
+    fig.tight_layout()
+    plt.show()
