@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,11 @@ def course(tmp_path) -> Path:
 
 def page(root: Path, number: int) -> Path:
     return next((root / "lessons").glob(f"{number:02d}_*.md"))
+
+
+def mark_unmeasured(path: Path) -> None:
+    unmeasured = f"run_time: {lessons.UNMEASURED}"
+    path.write_text(re.sub(r"(?m)^run_time:.*$", unmeasured, path.read_text(), count=1))
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -74,7 +80,13 @@ def test_table_rows_link_page_and_colab(course):
     first = lessons.load_lessons(course)[0]
     assert rows[0].startswith(f"| 01 | [{first['title']}](lessons/{first['path'].name}) | ")
     assert f"]({colab_url(first['notebook'])}) |" in rows[0]
-    assert "| — |" in rows[0]  # unmeasured run time
+    assert f"| {first['level']} | {first['run_time']} |" in rows[0]
+
+
+def test_an_unmeasured_lesson_shows_a_dash(course):
+    mark_unmeasured(page(course, 1))
+    rows = lessons.lesson_table(lessons.load_lessons(course)).splitlines()
+    assert "| beginner | — |" in next(row for row in rows if row.startswith("| 01 |"))
 
 
 def test_stale_table_is_detected_and_rewritten(course, capsys):
@@ -169,6 +181,7 @@ def test_quiz_needs_three_to_five_questions(course):
     ("objectives:\n", "objectives:\nlearning\n", "line 8: cannot read 'learning'"),
 ])
 def test_front_matter_problems(course, old, new, expected):
+    mark_unmeasured(page(course, 1))
     edit(page(course, 1), old, new)
     problems = lessons.check(course)
     assert any(expected in p for p in problems), problems
