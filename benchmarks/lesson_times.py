@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from utils import lessons
+from utils import cli, lessons
 from utils.course import padded_table
 
 REPO = Path(__file__).resolve().parents[1]
-COURSE = Path(sys.executable).with_name("course")
+COURSE = [sys.executable, "-m", "utils"]  # the `course` command, from this interpreter
 
 
 def run_course(out: Path) -> tuple[list[dict], float]:
@@ -35,7 +35,7 @@ def run_course(out: Path) -> tuple[list[dict], float]:
     env = dict(os.environ)
     env["COURSE_MODEL_CACHE"] = str(out / "model-cache")  # nothing trained earlier is reused
     started = time.perf_counter()
-    done = subprocess.run([str(COURSE), "run", "--out", str(out / "runs"), "--force"], env=env)
+    done = subprocess.run([*COURSE, "run", "--out", str(out / "runs"), "--force"], env=env)
     total = time.perf_counter() - started
     summary = out / "runs" / "summary.json"
     if not summary.is_file():
@@ -59,7 +59,7 @@ def write_pages(runs: list[dict]) -> None:
         page = REPO / "lessons" / f"{run['lesson']}.md"
         if run["status"] == "ok" and page.is_file():
             print(f"{page.relative_to(REPO)}: run_time {lessons.set_run_time(page, run['wall_time_s'])}")
-    subprocess.run([str(COURSE), "lessons", "table", "--write", "--root", str(REPO)], check=True)
+    cli.main(["lessons", "table", "--write", "--root", str(REPO)])
 
 
 def main(argv: list[str] | None = None) -> int:

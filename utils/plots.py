@@ -10,6 +10,17 @@ import numpy as np
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
+def as_picture(image) -> tuple[np.ndarray, str | None]:
+    """An image ready for ``imshow`` and its colour map. Introduced in lesson 01.
+
+    A grey image loses its channel axis and gets "gray"; a colour image keeps its channels.
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        return image[..., 0], "gray"
+    return image, None
+
+
 def show_images(images, titles=None, columns: int = 5, cmap: str = "gray", size: float = 2.0,
                 suptitle: str | None = None):
     """Show images in a grid, each with an optional title. Introduced in lesson 01."""
@@ -21,10 +32,8 @@ def show_images(images, titles=None, columns: int = 5, cmap: str = "gray", size:
         ax.axis("off")
         if index >= len(images):
             continue
-        image = np.asarray(images[index])
-        if image.ndim == 3 and image.shape[-1] == 1:
-            image = image[..., 0]
-        ax.imshow(image, cmap=None if image.ndim == 3 else cmap)
+        picture, _ = as_picture(images[index])
+        ax.imshow(picture, cmap=None if picture.ndim == 3 else cmap)
         if titles is not None:
             ax.set_title(titles[index], fontsize=9)
     if suptitle:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from utils.plots import as_picture
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,14 +31,6 @@ def _has_inputs(model) -> bool:
         return False
 
 
-def _as_picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """An image ready for imshow, and the colour map it needs."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        return image[..., 0], "gray"
-    return image, None
-
-
 def plot_feature_maps(image, maps: np.ndarray, layer_name: str, caption: str = "", columns: int = 8):
     """Every channel of one layer's output for one image, next to the image. Introduced in lesson 04.
 
@@ -48,7 +42,7 @@ def plot_feature_maps(image, maps: np.ndarray, layer_name: str, caption: str = "
     rows = -(-channels // columns)
     fig = plt.figure(figsize=(1.3 * columns + 2.6, 1.3 * rows + 0.9))
     grid = fig.add_gridspec(rows, columns + 2)
-    picture, cmap = _as_picture(image)
+    picture, cmap = as_picture(image)
     image_ax = fig.add_subplot(grid[: min(rows, 2), :2])
     image_ax.imshow(picture, cmap=cmap)
     image_ax.set_title("input", fontsize=10)
@@ -157,7 +151,7 @@ def plot_misclassified(images, y_true, y_pred, confidence, class_names, count: i
     for ax in axes.flat:
         ax.axis("off")
     for ax, index in zip(axes.flat, shown, strict=False):
-        picture, cmap = _as_picture(images[index])
+        picture, cmap = as_picture(images[index])
         ax.imshow(picture, cmap=cmap)
         ax.set_title(f"true: {class_names[y_true[index]]}\npred: {class_names[y_pred[index]]} "
                      f"({confidence[index]:.0%})", fontsize=8.5)
@@ -233,7 +227,7 @@ def plot_attributions(model: keras.Model, images, y_true, class_names, layer_nam
     fig, axes = plt.subplots(len(images), 3, figsize=(7.2, 2.7 * len(images) + 0.6), squeeze=False)
     for row, (image, truth, probs) in enumerate(zip(images, y_true, probabilities, strict=True)):
         predicted = int(np.argmax(probs))
-        picture, cmap = _as_picture(image)
+        picture, cmap = as_picture(image)
         saliency = saliency_map(model, image, predicted)
         heat = grad_cam(model, image, predicted, layer_name)
         axes[row, 0].imshow(picture, cmap=cmap)
