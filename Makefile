@@ -1,6 +1,7 @@
 # The course's commands. Each one creates or reuses .venv and installs what it needs.
 #   make course   run every lesson on the real Fashion-MNIST into runs/course/
 #   make test     run the test suite, nbval on the stored notebook outputs included
+#   make test-fast  the quick lane for contributors: unit tests and notebook hygiene
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 COURSE_DEBS := dataset-fashion-mnist
 TEST_DEBS := dataset-fashion-mnist chromium
 
-.PHONY: course test system-deps-course system-deps-test data notebooks lessons-table lesson-times benchmark lint format clean
+.PHONY: course test test-fast system-deps-course system-deps-test data notebooks lessons-table lesson-times benchmark lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +35,11 @@ course: system-deps-course $(STAMP) data
 
 # A fresh model cache per run: lesson 04 reuses the model lesson 03 trains in the same run.
 test: system-deps-test $(STAMP) data
-	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest
+	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest --durations=15
+
+# Contributors: the unit tests and notebook hygiene checks; no lesson runs, no browser.
+test-fast: $(STAMP) data
+	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest tests -m "not slow and not browser" --durations=5
 
 # Maintainers: re-execute every lesson in place with default parameters.
 notebooks: $(STAMP) data

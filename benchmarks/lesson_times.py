@@ -4,8 +4,8 @@ It runs the README's course command (`course run`, every lesson, default paramet
 time) into a scratch folder with an empty model cache, so lesson 04 reuses the model that
 lesson 03 trains in the same run, as it does for a learner who goes through the course in
 order. Each lesson's time is papermill's wall time for the whole notebook, kernel start
-included. `--write` records the times in the lesson pages' `run_time` and regenerates the
-README's lesson table.
+included. `--write` records the times in the lesson pages' `run_time` and the notebooks' title
+cells, and regenerates the README's lesson table.
 
 example:
   python benchmarks/lesson_times.py --write
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,12 +54,29 @@ def table(runs: list[dict]) -> str:
     return padded_table(["lesson", "status", "wall time", "run_time (page)", "test accuracy"], rows)
 
 
+# A notebook's title cell states its run time as "**Run time:** 1 min 40 s on 2 CPU cores".
+TITLE_RUN_TIME = re.compile(r"(\*\*Run time:\*\* )(.+?)( on 2 CPU cores)")
+
+
+def set_notebook_run_time(notebook: Path, run_time: str) -> None:
+    """Write a page's run time into its notebook's title cell, leaving everything else as it is."""
+    text = notebook.read_text(encoding="utf-8")
+    updated, count = TITLE_RUN_TIME.subn(lambda m: m[1] + run_time + m[3], text, count=1)
+    if count != 1:
+        raise SystemExit(f"{notebook.name}: no '**Run time:** … on 2 CPU cores' in its title cell")
+    notebook.write_text(updated, encoding="utf-8")
+
+
 def write_pages(runs: list[dict]) -> None:
-    """Record each succeeded lesson's time in its page, then regenerate the README table."""
+    """Record each succeeded lesson's time in its page and notebook title, then the README table."""
     for run in runs:
         page = REPO / "lessons" / f"{run['lesson']}.md"
         if run["status"] == "ok" and page.is_file():
-            print(f"{page.relative_to(REPO)}: run_time {lessons.set_run_time(page, run['wall_time_s'])}")
+            run_time = lessons.set_run_time(page, run["wall_time_s"])
+            notebook = REPO / "notebooks" / f"{run['lesson']}.ipynb"
+            if notebook.is_file():
+                set_notebook_run_time(notebook, run_time)
+            print(f"{page.relative_to(REPO)}: run_time {run_time}")
     cli.main(["lessons", "table", "--write", "--root", str(REPO)])
 
 

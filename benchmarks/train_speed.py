@@ -28,7 +28,8 @@ Columns
   eval s      the per-epoch test evaluations that were left out
   peak MiB    peak resident memory of the row's process (ru_maxrss), data and framework included
   vs base     t->base of this row divided by t->base of its baseline: below 1 is faster
-Ratios measured in one run are what to compare; absolute times vary between machines.
+Ratios measured in one run are what to compare; absolute times vary between machines. The
+table runs `--repeats` times (3 by default) and ends with each ratio's median over the runs.
 
 FLOPs are counted analytically from the layers, per image:
   MACs     = sum over Conv2D of out_h·out_w·c_out·(k_h·k_w·c_in) + sum over Dense of n_in·n_out
@@ -87,7 +88,7 @@ class Recipe:
 
 def lesson_recipe(notebook: Path = COURSE_LESSON) -> dict:
     """batch_size and epochs of the lesson's `parameters` cell, and the learning rate and
-    decay of its `compile_model` call."""
+    decay of its `compile` (a CosineDecay schedule, or a constant learning rate)."""
     import ast
 
     cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
@@ -100,15 +101,19 @@ def lesson_recipe(notebook: Path = COURSE_LESSON) -> dict:
                 if isinstance(target, ast.Name) and target.id in ("batch_size", "epochs"):
                     found[target.id] = ast.literal_eval(node.value)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "compile_model":
-                keywords = {k.arg: k.value for k in node.keywords}
-                found["learning_rate"] = ast.literal_eval(keywords["learning_rate"]) \
-                    if "learning_rate" in keywords else 1e-3
-                found["cosine"] = "decay_steps" in keywords
+            name = getattr(node.func, "attr", None) if isinstance(node, ast.Call) else None
+            keywords = {k.arg: k.value for k in node.keywords} if name else {}
+            if name == "CosineDecay":
+                rate = keywords.get("initial_learning_rate", node.args[0] if node.args else None)
+                found.update(learning_rate=ast.literal_eval(rate), cosine=True)
+            elif name == "Adam" and "learning_rate" not in found:
+                rate = keywords.get("learning_rate", node.args[0] if node.args else None)
+                if rate is None or isinstance(rate, ast.Constant):
+                    found.update(learning_rate=ast.literal_eval(rate) if rate else 1e-3, cosine=False)
     missing = {"batch_size", "epochs", "learning_rate", "cosine"} - set(found)
     if missing:
         raise SystemExit(f"{notebook.name}: could not read {', '.join(sorted(missing))} of the "
-                         "course recipe (a `parameters` cell and a compile_model call)")
+                         "course recipe (a `parameters` cell and a compile with Adam)")
     return found
 
 
@@ -439,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Keras backend of the main table's rows (default: tensorflow)")
     parser.add_argument("--jax-path", default=None,
                         help="a folder to add to PYTHONPATH for rows on the JAX backend")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="run the whole table this many times and report the median ratio (default: 3)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write every result here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
@@ -451,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.limit = args.limit or 1000
         args.epochs = args.epochs or 1
-    for name in ("limit", "epochs"):
+        args.repeats = 1
+    for name in ("limit", "epochs", "repeats"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name} must be a whole number of at least 1; got {value}")
@@ -472,20 +480,40 @@ def main(argv: list[str] | None = None) -> int:
         recipes = [r for r in recipes if r.name in wanted]
 
     load_before = os.getloadavg()[0]
-    results = []
-    for recipe in recipes:
-        print(f"running {recipe.name} …", file=sys.stderr, flush=True)
-        results.append(run_in_child(recipe, args.limit, args.epochs, args.jax_path))
+    repeats = []
+    for repeat in range(args.repeats):
+        results = []
+        for recipe in recipes:
+            print(f"run {repeat + 1}/{args.repeats}: {recipe.name} …", file=sys.stderr, flush=True)
+            results.append(run_in_child(recipe, args.limit, args.epochs, args.jax_path))
+        add_comparisons(results)
+        repeats.append(results)
     load_after = os.getloadavg()[0]
-    add_comparisons(results)
     if args.limit is not None:
         print(f"LIMITED run: at most {args.limit} training and test images, not a benchmark")
-    print(header(results, load_before, load_after))
-    print()
-    print(format_table(results))
+    print(header(repeats[0], load_before, load_after))
+    for number, results in enumerate(repeats, start=1):
+        print(f"\nrun {number} of {len(repeats)}")
+        print(format_table(results))
+    print("\n" + ratio_summary(repeats))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
-    return 1 if any("error" in r for r in results) else 0
+        Path(args.json).write_text(json.dumps(repeats if len(repeats) > 1 else repeats[0], indent=1))
+    return 1 if any("error" in r for results in repeats for r in results) else 0
+
+
+def ratio_summary(repeats: list[list[dict]]) -> str:
+    """Each row's "vs base" in every run and their median: the figure to quote."""
+    lines = ["vs base (time to the baseline's final accuracy, relative to the baseline), per run and median:"]
+    for index, first in enumerate(repeats[0]):
+        if not first["recipe"].get("baseline"):
+            continue
+        values = [results[index].get("vs_baseline") for results in repeats]
+        reached = [v for v in values if v is not None]
+        median = (f"{statistics.median(reached):.2f}" if len(reached) == len(values)
+                  else "not reached in every run")
+        lines.append(f"  {first['recipe']['name']:<14} "
+                     f"{', '.join(_num(v, 2, missing='not reached') for v in values)}  ->  median {median}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,17 @@ def test_comparison_uses_the_baselines_final_accuracy(bench):
     assert bench.time_to(fast["epoch_log"], 0.90) == 16.0
 
 
+def test_ratio_summary_gives_the_median_over_runs(bench):
+    def run(ratio):
+        return [{"recipe": {"name": "base", "baseline": None}, "vs_baseline": 1.0},
+                {"recipe": {"name": "course", "baseline": "base"}, "vs_baseline": ratio}]
+
+    summary = bench.ratio_summary([run(0.62), run(0.83), run(0.78)])
+    assert "course         0.62, 0.83, 0.78  ->  median 0.78" in summary
+    assert "  base " not in summary  # a baseline has no ratio of its own
+    assert "not reached in every run" in bench.ratio_summary([run(0.62), run(None)])
+
+
 def test_a_skipped_row_says_why(bench):
     skipped = {"recipe": {"name": "jax", "architecture": "cnn3", "batch_size": 64, "baseline": None},
                "skipped": "JAX is not installed (pip install jax)"}
@@ -98,11 +109,19 @@ def test_course_recipe_is_read_from_the_lesson(bench, tmp_path):
     notebook = tmp_path / "lesson.ipynb"
     notebook.write_text(json.dumps({"cells": [
         cell("dataset = 'fashion_mnist'  # a comment\nepochs = 4\nbatch_size = 32\n", ["parameters"]),
-        cell("training.compile_model(model, learning_rate=3e-3,\n"
-             "                       decay_steps=training.total_steps(splits, epochs, batch_size))"),
+        cell("model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(\n"
+             "    initial_learning_rate=3e-3,\n"
+             "    decay_steps=training.total_steps(splits, epochs, batch_size))),\n"
+             "    loss=keras.losses.SparseCategoricalCrossentropy(), metrics=['accuracy'])"),
     ]}))
     assert bench.lesson_recipe(notebook) == {"epochs": 4, "batch_size": 32, "learning_rate": 3e-3,
                                              "cosine": True}
+    constant = json.loads(notebook.read_text())
+    constant["cells"][1] = cell("model.compile(optimizer=keras.optimizers.Adam(5e-4), loss='x')")
+    notebook.write_text(json.dumps(constant))
+    assert bench.lesson_recipe(notebook)["learning_rate"] == 5e-4
+    assert bench.lesson_recipe(notebook)["cosine"] is False
+    assert bench.lesson_recipe()["cosine"] is True  # lesson 03 itself
     notebook.write_text(json.dumps({"cells": [cell("epochs = 4\n", ["parameters"])]}))
     with pytest.raises(SystemExit, match="batch_size, cosine, learning_rate"):
         bench.lesson_recipe(notebook)
@@ -153,6 +172,7 @@ def test_lesson_times_table_shows_each_lesson(lesson_times):
 
 def test_lesson_times_write_only_measured_lessons(lesson_times, tmp_path, monkeypatch):
     shutil.copytree(REPO / "lessons", tmp_path / "lessons")
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
     shutil.copy(REPO / "README.md", tmp_path / "README.md")
     monkeypatch.setattr(lesson_times, "REPO", tmp_path)
     before = (tmp_path / "lessons" / "02_cnn_architecture.md").read_text()
@@ -162,3 +182,7 @@ def test_lesson_times_write_only_measured_lessons(lesson_times, tmp_path, monkey
     assert meta["run_time"] == "1 min 40 s"
     assert (tmp_path / "lessons" / "02_cnn_architecture.md").read_text() == before
     assert "| beginner | 1 min 40 s |" in (tmp_path / "README.md").read_text()
+    title = json.loads((tmp_path / "notebooks" / "01_convolution_and_pooling.ipynb").read_text())["cells"][0]
+    assert "**Run time:** 1 min 40 s on 2 CPU cores" in "".join(title["source"])
+    assert (tmp_path / "notebooks" / "02_cnn_architecture.ipynb").read_text() == \
+        (REPO / "notebooks" / "02_cnn_architecture.ipynb").read_text()

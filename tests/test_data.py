@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -17,6 +18,8 @@ from utils.cli import main as course
 import numpy as np
 import pytest
 from keras_format_files import (
+    CIFAR_PER_BATCH,
+    CIFAR_TEST,
     MNIST_TEST,
     MNIST_TRAIN,
     sha256,
@@ -72,7 +75,27 @@ def test_limit_takes_a_stratified_subset_and_labels_the_run(keras_home):
     splits = data.load_dataset("fashion_mnist", limit=1000)
     assert len(splits.x_train) + len(splits.x_val) == 1000 and len(splits.x_test) == 1000
     assert np.bincount(splits.y_train, minlength=10).tolist() == [90] * 10
-    assert "LIMITED to 1000" in splits.label and "LIMITED" in splits.describe()
+    assert splits.label.startswith("Fashion-MNIST (LIMITED with limit=1000: 900 train, 100 validation, "
+                                   "1,000 test images")
+    assert "LIMITED" in splits.describe()
+
+
+SMALL_FILE_SIZES = {"mnist": (MNIST_TRAIN, MNIST_TEST), "cifar10": (5 * CIFAR_PER_BATCH, CIFAR_TEST)}
+
+
+@pytest.mark.parametrize("name, limit", [("fashion_mnist", None), ("fashion_mnist", 1000),
+                                         ("fashion_mnist", 20_000), ("mnist", 200), ("cifar10", 150)])
+def test_split_sizes_are_what_load_dataset_returns(keras_home, name, limit):
+    spec = data.get_spec(name)
+    if name in SMALL_FILE_SIZES:  # the small test files hold fewer images than the real data
+        train_size, test_size = SMALL_FILE_SIZES[name]
+        spec = dataclasses.replace(spec, train_size=train_size, test_size=test_size)
+    splits = data.load_dataset(name, limit=limit)
+    assert data.split_sizes(spec, limit) == (len(splits.y_train), len(splits.y_val), len(splits.y_test))
+
+
+def test_split_sizes_above_ten_thousand_cap_the_test_set():
+    assert data.split_sizes(data.get_spec("fashion_mnist"), 20_000) == (18_000, 2_000, 10_000)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -40,7 +40,8 @@ def test_formulas_by_hand():
     no_bias = keras.layers.Dense(10, use_bias=False)
     assert models.formula_count(no_bias, (None, 64)) == ("(64 + 0)·10", 640)
     norm = keras.layers.BatchNormalization()
-    assert models.formula_count(norm, (None, 5, 5, 64)) == ("4·64", 256)
+    assert models.formula_count(norm, (None, 5, 5, 64)) == ("2·64 + 2·64", 256)
+    assert models.frozen_formula_count(norm, (None, 5, 5, 64)) == 128
     assert models.formula_count(keras.layers.MaxPooling2D(), (None, 8, 8, 3)) == ("0", 0)
 
 
@@ -80,3 +81,13 @@ def test_conv_output_size_matches_keras(size, kernel, stride, padding, expected)
 def test_conv_output_size_rejects_unknown_padding():
     with pytest.raises(ValueError, match=r"'full'; valid choices: same, valid"):
         models.conv_output_size(28, 3, padding="full")
+
+
+def test_count_table_splits_out_non_trainable_parameters_only_when_there_are_some():
+    assert "non-trainable" not in models.count_table(models.cnn3((28, 28, 1), 10))
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, use_bias=False, name="conv"),
+                              keras.layers.BatchNormalization(name="bn")])
+    table = models.count_table(model).splitlines()
+    assert "non-trainable" in table[0]
+    assert table[3].split() == ["bn", "BatchNormalization", "2·4", "+", "2·4", "16", "8", "16"]
+    assert table[-1].split() == ["total", "124", "8", "124"]

@@ -167,3 +167,16 @@ def test_ruff():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", *paths], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, f"ruff check {' '.join(paths)}:\n{result.stdout}{result.stderr}"
+
+
+@each_notebook
+def test_title_states_the_level_and_run_time_of_its_page(path):
+    """The title cell and the lesson page give the same level and measured run time."""
+    from utils import lessons
+
+    page = REPO / "lessons" / f"{path.stem}.md"
+    meta, _ = lessons.parse_page(page)
+    expected = f"**Level:** {meta['level']} · **Run time:** {meta['run_time']} on 2 CPU cores"
+    assert expected in read(path).cells[0].source, (
+        f"{relative(path)}: the title cell should say {expected!r}, as {relative(page)} does "
+        "(`make lesson-times` writes both)")

@@ -31,31 +31,25 @@ def test_with_every_option_off_it_is_cnn3():
     assert plain.count_params() == 93_322
 
 
-def test_batch_norm_replaces_the_conv_bias_and_follows_the_pooling():
+def test_batch_norm_sits_between_each_convolution_and_its_relu():
     model = regularize.regularized_cnn((28, 28, 1), 10, batch_norm=True, dropout=0.3)
     names = [layer.name for layer in model.layers]
-    assert names[:8] == ["conv1", "pool1", "bn1", "relu1", "conv2", "pool2", "bn2", "relu2"]
+    assert names[:8] == ["conv1", "bn1", "relu1", "pool1", "conv2", "bn2", "relu2", "pool2"]
     assert names[8:11] == ["conv3", "bn3", "relu3"]
     assert names[11:] == ["flatten", "dropout1", "dense", "dropout2", "probabilities"]
     for index in (1, 2, 3):
         assert model.get_layer(f"conv{index}").use_bias is False
     assert model.get_layer("bn1").count_params() == 4 * 32
-    assert all(row.agrees for row in models.layer_counts(model))
-
-
-def test_same_padding_keeps_larger_maps():
-    model = regularize.regularized_cnn((28, 28, 1), 10, padding="same", batch_norm=True)
-    assert tuple(model.get_layer("conv2").output.shape) == (None, 14, 14, 64)
-    assert tuple(model.get_layer("conv3").output.shape) == (None, 7, 7, 64)
-    cifar = regularize.regularized_cnn((32, 32, 3), 10, padding="same")
-    assert tuple(cifar.get_layer("conv3").output.shape) == (None, 8, 8, 64)
+    rows = {row.name: row for row in models.layer_counts(model)}
+    assert (rows["bn2"].formula, rows["bn2"].frozen_by_formula, rows["bn2"].frozen_by_keras) == \
+        ("2·64 + 2·64", 128, 128)
+    assert all(row.agrees for row in rows.values())
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"dropout": 1.0}, "dropout must be a rate in"),
     ({"dropout": -0.1}, "dropout must be a rate in"),
     ({"dropout": True}, "dropout must be a rate in"),
-    ({"padding": "full"}, "unknown padding 'full'; valid choices: same, valid"),
 ])
 def test_bad_options_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -101,7 +95,6 @@ def test_early_stopping_restores_the_best_weights():
     callback = regularize.early_stopping(patience=4)
     assert callback.restore_best_weights is True
     assert (callback.monitor, callback.patience) == ("val_loss", 4)
-    assert regularize.early_stopping(monitor="val_accuracy").mode == "max"
 
 
 def test_small_subset_is_stratified_and_keeps_the_test_set():
@@ -119,16 +112,36 @@ def test_small_subset_names_a_bad_size(size):
         regularize.small_subset(_fake_splits(), train_size=size)
 
 
-def test_train_variants_trains_each_model_and_reports_it(capsys):
+def test_train_variants_trains_each_model_per_seed_and_reports_it(capsys):
     splits = _fake_splits()
-    histories = regularize.train_variants(
-        {"a": lambda: models.dense_only((28, 28, 1), 10, width=8, depth=1),
-         "b": lambda: models.dense_only((28, 28, 1), 10, width=8, depth=1)},
-        splits, epochs=2, batch_size=50, callbacks=lambda: [regularize.early_stopping(patience=1)])
-    assert list(histories) == ["a", "b"]
-    assert histories["a"]["val_loss"] == pytest.approx(histories["b"]["val_loss"])  # same seed
-    summaries = [line for line in capsys.readouterr().out.splitlines() if "train acc" in line]
-    assert [line.split()[:3] for line in summaries] == [["a", "2", "epochs"], ["b", "2", "epochs"]]
+
+    def tiny():
+        return models.dense_only((28, 28, 1), 10, width=8, depth=1)
+
+    runs = regularize.train_variants({"a": tiny, "b": tiny}, splits, epochs=2, batch_size=50, seeds=(0, 1),
+                                     callbacks=lambda: [regularize.early_stopping(patience=1)])
+    assert list(runs) == ["a", "b"] and [run.seed for run in runs["a"]] == [0, 1]
+    assert runs["a"][0].history["val_loss"] == pytest.approx(runs["b"][0].history["val_loss"])  # same seed
+    assert runs["a"][0].history["val_loss"] != pytest.approx(runs["a"][1].history["val_loss"])
+    assert isinstance(runs["a"][0].model, keras.Model)
+    summaries = [line for line in capsys.readouterr().out.splitlines() if "seed(s)" in line]
+    assert [line.split()[:3] for line in summaries] == [["a", "2", "seed(s)"], ["b", "2", "seed(s)"]]
+
+
+def test_spread_table_gives_mean_and_range_per_variant():
+    def run(seed, final_val_loss, accuracy, val_accuracy):
+        history = {"loss": [1.0, 0.5], "val_loss": [0.9, final_val_loss], "accuracy": [0.5, accuracy],
+                   "val_accuracy": [0.4, val_accuracy]}
+        return regularize.Trained(model=None, seed=seed, history=history)
+
+    experiment = {"none": [run(0, 1.0, 0.9, 0.7), run(1, 1.2, 0.9, 0.8)], "one seed": [run(0, 0.8, 0.8, 0.8)]}
+    metrics = regularize.final_metrics(experiment["none"])
+    assert metrics["final val loss"] == [1.0, 1.2] and metrics["best val loss"] == [0.9, 0.9]
+    assert metrics["train − val acc"] == pytest.approx([0.2, 0.1])
+    table = regularize.spread_table(experiment)
+    print(table)
+    assert "| none     | 0.900 (0.900–0.900) | 1.100 (1.000–1.200) | 0.750 (0.700–0.800) |" in table
+    assert "| one seed | 0.800               | 0.800               | 0.800               |" in table
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])

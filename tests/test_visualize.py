@@ -130,6 +130,29 @@ def test_plot_runs_draws_one_panel_per_run(figures):
     assert [ax.get_title() for ax in axes] == ["one", "two"]
 
 
+def test_plot_runs_draws_every_seed_of_a_variant(figures):
+    def history(shift):
+        return {"loss": [1.0, 0.5], "val_loss": [1.1 + shift, 0.8], "accuracy": [0.5, 0.7],
+                "val_accuracy": [0.4, 0.6]}
+
+    visualize.plot_runs({"three seeds": [history(0), history(0.1), history(0.2)], "one": history(0)})
+    first, second = figures[0].axes
+    assert first.get_title() == "three seeds (3 seeds)" and second.get_title() == "one"
+    dashed = [line for line in first.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 3
+
+
+def test_receptive_fields_of_cnn3(cnn3):
+    assert visualize.receptive_fields(cnn3) == [("conv1", 26, 3), ("pool1", 13, 4), ("conv2", 11, 8),
+                                                ("pool2", 5, 10), ("conv3", 3, 18)]
+
+
+def test_rank_correlation():
+    ramp = np.arange(16.0).reshape(4, 4)
+    assert visualize.rank_correlation(ramp, ramp ** 3) == pytest.approx(1.0)
+    assert visualize.rank_correlation(ramp, -ramp) == pytest.approx(-1.0)
+
+
 def test_attributions_work_on_a_saved_and_loaded_model(cnn3, tmp_path):
     """On a loaded model, a keras.Model over inner outputs gave no gradient; the eager pass does."""
     cnn3.save(tmp_path / "cnn3.keras")
@@ -137,7 +160,7 @@ def test_attributions_work_on_a_saved_and_loaded_model(cnn3, tmp_path):
     image = _image()
     np.testing.assert_allclose(visualize.grad_cam(loaded, image, 1, "conv2"),
                                visualize.grad_cam(cnn3, image, 1, "conv2"), atol=1e-5)
-    _, logits = visualize._forward(loaded, image[np.newaxis])
+    _, logits = visualize.forward_to_logits(loaded, image[np.newaxis])
     np.testing.assert_allclose(keras.ops.softmax(logits).numpy(),
                                loaded.predict(image[np.newaxis], verbose=0), atol=1e-5)
 

@@ -71,8 +71,9 @@ def _whole(name: str, value, minimum: int) -> None:
 def check_parameters(**parameters) -> None:
     """Check a lesson's parameters; a bad one raises ValueError naming it. Introduced in lesson 01.
 
-    Knows ``dataset``, ``architecture``, ``epochs``, ``batch_size``, ``limit``, ``seed``
-    and ``*_index``; any other name is a mistake in the lesson, reported as such.
+    Knows ``dataset``, ``architecture``, ``epochs``, ``batch_size``, ``limit``, ``seed``,
+    ``repeats``, ``*_size`` and ``*_index``; any other name is a mistake in the lesson,
+    reported as such.
     """
     from utils import data
 
@@ -85,8 +86,10 @@ def check_parameters(**parameters) -> None:
             if value not in models.ARCHITECTURES:
                 raise ValueError(f"unknown architecture {value!r}; valid choices: "
                                  f"{', '.join(sorted(models.ARCHITECTURES))}")
-        elif name in ("epochs", "batch_size"):
+        elif name in ("epochs", "batch_size", "repeats"):
             _whole(name, value, 1)
+        elif name.endswith("_size"):
+            _whole(name, value, 10)
         elif name in ("seed",) or name.endswith("_index"):
             _whole(name, value, 0)
         elif name == "limit":

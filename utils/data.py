@@ -70,7 +70,7 @@ class DataFile:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """What the course knows about one dataset. Introduced in lesson 01."""
+    """What the course knows about one dataset."""
 
     name: str
     title: str
@@ -142,12 +142,12 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def dataset_names() -> list[str]:
-    """The names of the supported datasets. Introduced in lesson 01."""
+    """The names of the supported datasets. Introduced in lesson 05."""
     return sorted(DATASETS)
 
 
 def get_spec(name: str) -> DatasetSpec:
-    """The registry entry for ``name``, or a clear error. Introduced in lesson 01."""
+    """The registry entry for ``name``, or a clear error. Introduced in lesson 02."""
     if name not in DATASETS:
         raise UnknownDatasetError(
             f"unknown dataset {name!r}; valid choices: {', '.join(dataset_names())}")
@@ -342,7 +342,8 @@ class Splits:
         """The dataset's name, marked when the run is limited or uses test files."""
         marks = []
         if self.limit is not None:
-            marks.append(f"LIMITED to {self.limit} images per split, a quick run")
+            marks.append(f"LIMITED with limit={self.limit}: {len(self.y_train):,} train, "
+                         f"{len(self.y_val):,} validation, {len(self.y_test):,} test images, a quick run")
         if self.test_files:
             marks.append("small test files, not the real data")
         return self.spec.title + (f" ({'; '.join(marks)})" if marks else "")
@@ -369,8 +370,21 @@ def stratified_indices(labels: np.ndarray, count: int, rng: np.random.Generator)
     return np.sort(np.concatenate(picked))
 
 
+def split_sizes(spec: DatasetSpec, limit: int | None = None,
+                validation_fraction: float = 0.1) -> tuple[int, int, int]:
+    """The (train, validation, test) sizes that ``load_dataset`` returns. Introduced in lesson 04.
+
+    ``limit`` keeps at most that many images of the training set, which is then split into
+    train and validation, and at most that many of the test set.
+    """
+    check_split_args(spec, validation_fraction, limit, 0)
+    pool = spec.train_size if limit is None else min(limit, spec.train_size)
+    val = round(validation_fraction * pool)
+    return pool - val, val, spec.test_size if limit is None else min(limit, spec.test_size)
+
+
 def check_split_args(spec: DatasetSpec, validation_fraction, limit, seed) -> None:
-    """Raise InvalidSplitError naming a bad validation_fraction, limit or seed. Introduced in lesson 01."""
+    """Raise InvalidSplitError naming a bad validation_fraction, limit or seed."""
     if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) \
             or not 0 < validation_fraction <= 0.5:
         raise InvalidSplitError(
@@ -395,8 +409,9 @@ def load_dataset(name: str = "fashion_mnist", validation_fraction: float = 0.1,
     """Load any course dataset the same way. Introduced in lesson 01.
 
     The validation set is a seeded, stratified part of the training set; the test set
-    is left untouched. ``limit`` keeps a stratified subset of at most that many
-    images of the training and of the test set, for quick runs.
+    is left untouched. ``limit`` keeps a stratified subset (each class in proportion to its
+    share) of at most that many images of the training set, before it is split into train
+    and validation, and of the test set, for quick runs. ``split_sizes`` gives the sizes.
     """
     spec = get_spec(name)
     check_split_args(spec, validation_fraction, limit, seed)

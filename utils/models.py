@@ -51,7 +51,7 @@ ARCHITECTURES = {"cnn3": cnn3, "cnn2": cnn2, "dense_only": dense_only}
 
 
 def build(architecture: str, input_shape, num_classes: int) -> keras.Model:
-    """Build a registered architecture by name, or say which names exist. Introduced in lesson 02."""
+    """Build a registered architecture by name, or say which names exist. Introduced in lesson 03."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; "
                          f"valid choices: {', '.join(sorted(ARCHITECTURES))}")
@@ -60,25 +60,27 @@ def build(architecture: str, input_shape, num_classes: int) -> keras.Model:
 
 @dataclass(frozen=True)
 class LayerCount:
-    """One layer's parameter count: by the formula, and as Keras reports it."""
+    """One layer's parameter count, all and non-trainable: by the formula, and as Keras reports it."""
 
     name: str
     kind: str
     formula: str
     by_formula: int
     by_keras: int
+    frozen_by_formula: int = 0  # non-trainable parameters
+    frozen_by_keras: int = 0
 
     @property
     def agrees(self) -> bool:
-        return self.by_formula == self.by_keras
+        return self.by_formula == self.by_keras and self.frozen_by_formula == self.frozen_by_keras
 
 
 def formula_count(layer, input_shape) -> tuple[str, int]:
-    """A layer's parameter count from its configuration and input shape. Introduced in lesson 02.
+    """A layer's parameter count from its configuration and input shape (lesson 02's formulas).
 
     Conv2D: (k_h·k_w·c_in + 1)·c_out.  Dense: (n_in + 1)·n_out.
-    BatchNormalization: 4·c (γ, β trainable; moving mean and variance not).
-    Layers without weights (pooling, flatten, dropout, …): 0.
+    BatchNormalization: 2·c + 2·c (γ and β are trained; the moving mean and variance are not).
+    Layers without weights (pooling, flatten, global average pooling, dropout, …): 0.
     """
     bias = 1 if getattr(layer, "use_bias", False) else 0
     if isinstance(layer, layers.Conv2D):
@@ -90,8 +92,13 @@ def formula_count(layer, input_shape) -> tuple[str, int]:
         return f"({n_in} + {bias})·{n_out}", (n_in + bias) * n_out
     if isinstance(layer, layers.BatchNormalization):
         channels = input_shape[-1]
-        return f"4·{channels}", 4 * channels
+        return f"2·{channels} + 2·{channels}", 4 * channels
     return "0", 0
+
+
+def frozen_formula_count(layer, input_shape) -> int:
+    """The non-trainable part of ``formula_count``: BatchNormalization's 2·c moving statistics."""
+    return 2 * input_shape[-1] if isinstance(layer, layers.BatchNormalization) else 0
 
 
 def layer_counts(model: keras.Model) -> list[LayerCount]:
@@ -100,21 +107,30 @@ def layer_counts(model: keras.Model) -> list[LayerCount]:
     for layer in model.layers:
         shape = layer.input.shape if hasattr(layer, "input") else None
         formula, count = formula_count(layer, shape)
-        rows.append(LayerCount(layer.name, type(layer).__name__, formula, count,
-                               layer.count_params()))
+        frozen = sum(math.prod(weight.shape) for weight in layer.non_trainable_weights)
+        rows.append(LayerCount(layer.name, type(layer).__name__, formula, count, layer.count_params(),
+                               frozen_formula_count(layer, shape), frozen))
     return rows
 
 
 def count_table(model: keras.Model) -> str:
-    """The layer-by-layer comparison as a fixed-width text table. Introduced in lesson 02."""
+    """The layer-by-layer comparison as a fixed-width text table. Introduced in lesson 02.
+
+    A model with non-trainable parameters gets a column that splits them out.
+    """
     rows = layer_counts(model)
-    lines = [f"{'layer':<14}{'type':<20}{'formula':<22}{'by formula':>11}{'Keras':>10}",
-             "-" * 77]
+    split = any(row.frozen_by_formula or row.frozen_by_keras for row in rows)
+    frozen_header = f"{'non-trainable':>14}" if split else ""
+    lines = [f"{'layer':<14}{'type':<20}{'formula':<22}{'by formula':>11}{frozen_header}{'Keras':>10}"]
+    lines.append("-" * len(lines[0]))
     for row in rows:
-        lines.append(f"{row.name:<14}{row.kind:<20}{row.formula:<22}"
-                     f"{row.by_formula:>11,}{row.by_keras:>10,}{'' if row.agrees else '  MISMATCH'}")
-    lines.append("-" * 77)
-    lines.append(f"{'total':<56}{sum(r.by_formula for r in rows):>11,}{model.count_params():>10,}")
+        frozen = f"{row.frozen_by_formula:>14,}" if split else ""
+        lines.append(f"{row.name:<14}{row.kind:<20}{row.formula:<22}{row.by_formula:>11,}{frozen}"
+                     f"{row.by_keras:>10,}{'' if row.agrees else '  MISMATCH'}")
+    lines.append("-" * len(lines[0]))
+    total_frozen = f"{sum(r.frozen_by_formula for r in rows):>14,}" if split else ""
+    lines.append(f"{'total':<56}{sum(r.by_formula for r in rows):>11,}{total_frozen}"
+                 f"{model.count_params():>10,}")
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
 def as_picture(image) -> tuple[np.ndarray, str | None]:
-    """An image ready for ``imshow`` and its colour map. Introduced in lesson 01.
+    """An image ready for ``imshow`` and its colour map.
 
     A grey image loses its channel axis and gets "gray"; a colour image keeps its channels.
     """

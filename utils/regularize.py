@@ -46,39 +46,30 @@ def augmentation_reason(dataset: str) -> str:
     return AUGMENTATIONS[dataset][0]
 
 
-def regularized_cnn(input_shape, num_classes: int, *, padding: str = "valid", batch_norm: bool = False,
-                    dropout: float = 0.0, augmentation: keras.Layer | None = None,
-                    name: str = "cnn3_regularized") -> keras.Model:
+def regularized_cnn(input_shape, num_classes: int, *, batch_norm: bool = False, dropout: float = 0.0,
+                    augmentation: keras.Layer | None = None, name: str = "cnn3_regularized") -> keras.Model:
     """cnn3 with optional augmentation, batch normalization and dropout. Introduced in lesson 05.
 
-    With every option off it is exactly ``models.cnn3``. ``padding="same"`` keeps the
-    borders, so conv2 and conv3 see larger maps (more capacity, about twice the compute).
-    Batch normalization comes before each ReLU, after the pooling where there is one: it
-    does the same job there on a quarter of the numbers. Dropout comes before and after
-    the Dense layer of the head.
+    With every option off it is exactly ``models.cnn3``. Batch normalization sits where ResNet
+    puts it, between each convolution and its ReLU; the convolution then needs no bias.
+    Dropout comes before and after the Dense layer of the head.
     """
-    if padding not in ("valid", "same"):
-        raise ValueError(f"unknown padding {padding!r}; valid choices: same, valid")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(f"dropout must be a rate in [0, 1); got {dropout!r}")
     stack = [keras.Input(shape=input_shape)]
     if augmentation is not None:
         stack.append(augmentation)
     for index, filters in enumerate((32, 64, 64), start=1):
-        pooled = index < 3
-        if not batch_norm:
-            stack.append(layers.Conv2D(filters, 3, padding=padding, activation="relu", name=f"conv{index}"))
-            if pooled:
-                stack.append(layers.MaxPooling2D(2, name=f"pool{index}"))
-            continue
-        # The convolution needs no bias: batch normalization's shift (beta) takes its place.
-        stack.append(layers.Conv2D(filters, 3, padding=padding, use_bias=False, name=f"conv{index}"))
-        if pooled:
+        if batch_norm:
+            # momentum 0.9: Keras's default of 0.99 needs hundreds of steps before the moving
+            # averages used at inference match the data, more than a small training set gives.
+            stack += [layers.Conv2D(filters, 3, use_bias=False, name=f"conv{index}"),
+                      layers.BatchNormalization(momentum=0.9, name=f"bn{index}"),
+                      layers.Activation("relu", name=f"relu{index}")]
+        else:
+            stack.append(layers.Conv2D(filters, 3, activation="relu", name=f"conv{index}"))
+        if index < 3:
             stack.append(layers.MaxPooling2D(2, name=f"pool{index}"))
-        # momentum 0.9: Keras's default of 0.99 needs hundreds of steps before the moving
-        # averages used at inference match the data, more than a small training set gives.
-        stack += [layers.BatchNormalization(momentum=0.9, name=f"bn{index}"),
-                  layers.Activation("relu", name=f"relu{index}")]
     stack.append(layers.Flatten(name="flatten"))
     if dropout:
         stack.append(layers.Dropout(dropout, name="dropout1"))
@@ -89,10 +80,12 @@ def regularized_cnn(input_shape, num_classes: int, *, padding: str = "valid", ba
     return keras.Sequential(stack, name=name)
 
 
-def early_stopping(patience: int = 3, monitor: str = "val_loss") -> keras.callbacks.EarlyStopping:
-    """Stop when ``monitor`` stops improving and restore the best epoch's weights. Introduced in lesson 05."""
-    mode = "max" if "accuracy" in monitor else "min"
-    return keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
+def early_stopping(patience: int = 5, monitor: str = "val_loss") -> keras.callbacks.EarlyStopping:
+    """Lesson 05's callback: stop when ``monitor`` stalls, keep the best epoch. Introduced in lesson 05.
+
+    Keras infers from ``monitor`` whether lower or higher is better.
+    """
+    return keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
                                          restore_best_weights=True, verbose=1)
 
 
@@ -115,25 +108,62 @@ def small_subset(splits: data.Splits, train_size: int, val_size: int | None = No
                                x_val=splits.x_val[val], y_val=splits.y_val[val])
 
 
-def train_variants(builders: dict, splits: data.Splits, epochs: int, batch_size: int, seed: int = 0,
-                   learning_rate: float = 1e-3, callbacks=None) -> dict[str, dict]:
-    """Train each model the same way and print one line each. Introduced in lesson 05.
+@dataclasses.dataclass
+class Trained:
+    """One trained model of an experiment: the model, its seed and its per-epoch history."""
 
-    ``builders`` maps a name to a function that returns an uncompiled model; each starts
-    from the same seed, with Adam at a constant ``learning_rate``. ``callbacks``, if given,
-    is a function that returns a fresh list for each run. Returns name → history dict.
+    model: keras.Model
+    seed: int
+    history: dict
+
+
+def train_variants(builders: dict, splits: data.Splits, epochs: int, batch_size: int, seeds=(0,),
+                   learning_rate: float = 1e-3, callbacks=None) -> dict[str, list[Trained]]:
+    """Train each model once per seed, all the same way; one line each. Introduced in lesson 05.
+
+    ``builders`` maps a name to a function that returns an uncompiled model. Every run uses
+    Adam at a constant ``learning_rate``; runs with the same seed start from the same weights
+    and see the same batches. ``callbacks``, if given, is a function that returns a fresh list
+    for each run. Returns name → one ``Trained`` per seed.
     """
-    histories = {}
+    runs = {}
     for name, build in builders.items():
-        training.set_seed(seed)
-        model = training.compile_model(build(), learning_rate=learning_rate)
         start = time.perf_counter()
-        history = training.train(model, splits, epochs, batch_size, verbose=0,
-                                 callbacks=callbacks() if callbacks else None).history
-        seconds = time.perf_counter() - start
-        best = int(np.argmin(history["val_loss"]))
-        print(f"{name:<14} {len(history['loss']):>3} epochs  train acc {history['accuracy'][-1]:.3f}  "
-              f"val acc {history['val_accuracy'][-1]:.3f}  val loss: best {history['val_loss'][best]:.3f} "
-              f"(epoch {best + 1}), last {history['val_loss'][-1]:.3f}  [{seconds:.0f} s]")
-        histories[name] = history
-    return histories
+        runs[name] = []
+        for seed in seeds:
+            training.set_seed(seed)
+            model = training.compile_model(build(), learning_rate=learning_rate)
+            history = training.train(model, splits, epochs, batch_size, verbose=0,
+                                     callbacks=callbacks() if callbacks else None).history
+            runs[name].append(Trained(model, seed, history))
+        epochs_run = sorted({len(run.history["loss"]) for run in runs[name]})
+        print(f"{name:<14} {len(seeds)} seed(s) x {'/'.join(map(str, epochs_run))} epochs "
+              f"[{time.perf_counter() - start:.0f} s]")
+    return runs
+
+
+def _spread(values, digits: int = 3) -> str:
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ({values.min():.{digits}f}–{values.max():.{digits}f})"
+
+
+def final_metrics(runs: list[Trained]) -> dict[str, list[float]]:
+    """Per seed: best and final validation loss, final accuracies and their gap. Introduced in lesson 05."""
+    return {
+        "best val loss": [min(run.history["val_loss"]) for run in runs],
+        "final val loss": [run.history["val_loss"][-1] for run in runs],
+        "final val acc": [run.history["val_accuracy"][-1] for run in runs],
+        "train − val acc": [run.history["accuracy"][-1] - run.history["val_accuracy"][-1] for run in runs],
+    }
+
+
+def spread_table(experiment: dict[str, list[Trained]]) -> str:
+    """Each variant's final metrics as mean (min–max) over its seeds. Introduced in lesson 05."""
+    from utils.course import padded_table
+
+    rows = [[name, *(_spread(values) for values in final_metrics(runs).values())]
+            for name, runs in experiment.items()]
+    header = ["variant", *final_metrics(next(iter(experiment.values())))]
+    return padded_table(header, rows)

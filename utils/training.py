@@ -21,7 +21,7 @@ MODEL_CACHE_ENV = "COURSE_MODEL_CACHE"
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow in one call. Introduced in lesson 03."""
+    """Seed Python, NumPy and TensorFlow in one call. Introduced in lesson 02."""
     keras.utils.set_random_seed(seed)
 
 
@@ -88,7 +88,7 @@ def total_steps(splits, epochs: int, batch_size: int) -> int:
 
 def train(model: keras.Model, splits, epochs: int, batch_size: int, verbose: int = 2,
           callbacks=None) -> keras.callbacks.History:
-    """Fit on the training split, validating on the validation split. Introduced in lesson 03."""
+    """Fit on the training split, validating on the validation split, as lesson 03 does."""
     return model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
                      epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
 

@@ -7,10 +7,11 @@ from utils.plots import as_picture
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
+import tensorflow as tf
 
 
 def activation_model(model: keras.Model, layer_names) -> keras.Model:
-    """A model that returns the named layers' outputs as a dict. Introduced in lesson 04.
+    """Lesson 04's activation model: the named layers' outputs as a dict.
 
     It uses ``model.inputs``, which Keras 3 defines once the model is built (it starts with
     ``keras.Input(shape)``, or ``model.build((None, *shape))`` was called). ``model.input``
@@ -161,8 +162,8 @@ def plot_misclassified(images, y_true, y_pred, confidence, class_names, count: i
     return shown
 
 
-def _forward(model: keras.Model, pixels, layer_name: str | None = None):
-    """Run a Sequential model layer by layer up to its last Dense layer, eagerly.
+def forward_to_logits(model: keras.Model, pixels, layer_name: str | None = None):
+    """Run a Sequential model layer by layer up to its class scores, eagerly. Introduced in lesson 04.
 
     Returns (``layer_name``'s output or None, the class logits). Attributions use the
     class score before the softmax (the logit): after the softmax a confident prediction
@@ -185,38 +186,51 @@ def _forward(model: keras.Model, pixels, layer_name: str | None = None):
     return maps, logits
 
 
-def saliency_map(model: keras.Model, image, class_index: int) -> np.ndarray:
-    """|∂ class logit / ∂ pixel|, the largest over colour channels. Introduced in lesson 04."""
-    import tensorflow as tf
+# saliency_map and grad_cam are lesson 04's code, word for word (a test checks it).
 
-    pixels = tf.convert_to_tensor(np.asarray(image, dtype="float32")[np.newaxis])
+def saliency_map(model, image, class_index):
+    """|∂ class score / ∂ pixel|, the largest over colour channels. Introduced in lesson 04."""
+    pixels = tf.convert_to_tensor(image[np.newaxis])
     with tf.GradientTape() as tape:
-        tape.watch(pixels)
-        _, logits = _forward(model, pixels)
-        score = logits[0, class_index]
-    gradient = tape.gradient(score, pixels)[0].numpy()
-    return np.abs(gradient).max(axis=-1)
+        tape.watch(pixels)  # pixels are a constant, not a variable: ask the tape to follow them
+        _, logits = forward_to_logits(model, pixels)
+        score = logits[0, class_index]  # the class score before the softmax
+    gradient = tape.gradient(score, pixels)[0]  # ∂ score / ∂ each pixel
+    return tf.reduce_max(tf.abs(gradient), axis=-1).numpy()
 
 
-def grad_cam(model: keras.Model, image, class_index: int, layer_name: str) -> np.ndarray:
-    """Grad-CAM of one class at one conv layer, resized to the image, in [0, 1]. Introduced in lesson 04.
+def grad_cam(model, image, class_index, layer_name):
+    """Grad-CAM of one class at one conv layer, resized to the image, in [0, 1]. Introduced in lesson 04."""
+    pixels = tf.convert_to_tensor(image[np.newaxis])
+    with tf.GradientTape() as tape:
+        maps, logits = forward_to_logits(model, pixels, layer_name)
+        score = logits[0, class_index]  # the class score before the softmax
+    gradients = tape.gradient(score, maps)[0]  # ∂ score / ∂ each value of each feature map
+    weights = tf.reduce_mean(gradients, axis=(0, 1))  # one weight per map: its mean gradient
+    heat = tf.nn.relu(tf.reduce_sum(maps[0] * weights, axis=-1))  # weighted sum, positive part
+    heat = tf.image.resize(heat[..., tf.newaxis], image.shape[:2])[..., 0]  # up to the image size
+    return (heat / (tf.reduce_max(heat) + 1e-12)).numpy()  # 1 at the strongest evidence
 
-    Each feature map of ``layer_name`` is weighted by the mean gradient of the class logit
-    over it; the weighted sum, with negative values set to 0, marks the regions that
-    raise that class's score.
+
+def receptive_fields(model: keras.Model) -> list[tuple[str, int, int]]:
+    """Per conv or pooling layer: (name, output size, receptive field in pixels). Introduced in lesson 04.
+
+    The receptive field is the width of the input window that one output value depends on.
     """
-    import tensorflow as tf
+    rows, field, jump = [], 1, 1
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D)):
+            kernel = layer.kernel_size[0] if hasattr(layer, "kernel_size") else layer.pool_size[0]
+            field += (kernel - 1) * jump
+            jump *= layer.strides[0]
+            rows.append((layer.name, int(layer.output.shape[1]), field))
+    return rows
 
-    pixels = tf.convert_to_tensor(np.asarray(image, dtype="float32")[np.newaxis])
-    with tf.GradientTape() as tape:
-        maps, logits = _forward(model, pixels, layer_name)
-        score = logits[0, class_index]
-    gradients = tape.gradient(score, maps)[0]
-    weights = tf.reduce_mean(gradients, axis=(0, 1))
-    heat = tf.nn.relu(tf.reduce_sum(maps[0] * weights, axis=-1))
-    heat = tf.image.resize(heat[..., tf.newaxis], np.asarray(image).shape[:2], method="bilinear")
-    heat = heat[..., 0].numpy()
-    return heat / heat.max() if heat.max() > 0 else heat
+
+def rank_correlation(a, b) -> float:
+    """Spearman's rank correlation of two maps of the same shape. Introduced in lesson 04."""
+    ranks = [np.argsort(np.argsort(np.ravel(m), kind="stable"), kind="stable") for m in (a, b)]
+    return float(np.corrcoef(*ranks)[0, 1])
 
 
 def plot_attributions(model: keras.Model, images, y_true, class_names, layer_name: str,
@@ -245,29 +259,38 @@ def plot_attributions(model: keras.Model, images, y_true, class_names, layer_nam
     plt.show()
 
 
-def plot_runs(histories: dict[str, dict], metric: str = "loss", title: str | None = None):
-    """One panel per run, train vs validation ``metric``, on shared axes. Introduced in lesson 05."""
-    names = list(histories)
+def plot_runs(runs: dict, metric: str = "loss", title: str | None = None):
+    """One panel per variant, train vs validation ``metric``, one line per seed. Introduced in lesson 05.
+
+    ``runs`` maps a name to a History dict, or to a list of them (or of ``regularize.Trained``),
+    one per seed. The dot marks each run's best validation epoch.
+    """
+    names = list(runs)
     fig, axes = plt.subplots(1, len(names), figsize=(3.0 * len(names) + 0.6, 3.3), sharey=True,
                              squeeze=False)
+    histories = {name: [getattr(item, "history", item) for item in
+                        (runs[name] if isinstance(runs[name], list) else [runs[name]])] for name in names}
     for ax, name in zip(axes[0], names, strict=True):
-        history = histories[name]
-        epochs = np.arange(1, len(history[metric]) + 1)
-        ax.plot(epochs, history[metric], label="train")
-        ax.plot(epochs, history[f"val_{metric}"], linestyle="--", label="validation")
-        best = int(np.argmin(history[f"val_{metric}"]) if "loss" in metric
-                   else np.argmax(history[f"val_{metric}"]))
-        ax.plot(best + 1, history[f"val_{metric}"][best], "o", color="C1")
-        ax.set_title(name, fontsize=10)
+        for index, history in enumerate(histories[name]):
+            epochs = np.arange(1, len(history[metric]) + 1)
+            labels = ("train", "validation") if index == 0 else (None, None)
+            ax.plot(epochs, history[metric], color="C0", alpha=0.8, linewidth=1.2, label=labels[0])
+            ax.plot(epochs, history[f"val_{metric}"], color="C1", alpha=0.8, linewidth=1.2,
+                    linestyle="--", label=labels[1])
+            values = history[f"val_{metric}"]
+            best = int(np.argmin(values) if "loss" in metric else np.argmax(values))
+            ax.plot(best + 1, values[best], "o", color="C1", markersize=4)
+        seeds = len(histories[name])
+        ax.set_title(name + (f" ({seeds} seeds)" if seeds > 1 else ""), fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     if "loss" in metric:  # one diverging first epoch must not flatten every other curve
-        values = np.concatenate([np.asarray(h[key]) for h in histories.values()
+        values = np.concatenate([np.asarray(h[key]) for group in histories.values() for h in group
                                  for key in (metric, f"val_{metric}")])
         axes[0, 0].set_ylim(0, 1.1 * np.percentile(values, 98))
     axes[0, 0].set_ylabel(metric)
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(title or f"Training vs validation {metric} (dot: best validation epoch)")
+    fig.suptitle(title or f"Training vs validation {metric} (dot: best validation epoch of each run)")
     fig.tight_layout()
     plt.show()

@@ -1,0 +1,164 @@
+"""The lessons' own code and its `utils` copies are the same code, and each "Introduced in lesson
+NN" in a docstring is true.
+
+Each lesson shows the code of its topic (a model listing, a `compile`, a `GradientTape`, a
+callback). Later lessons call a copy in `utils`; these tests take the statement or function out
+of the stored notebook and compare it with the copy.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+from utils import data, models, plots, regularize, training, visualize
+
+import keras
+import nbformat
+import numpy as np
+import pytest
+from keras import layers
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SHAPES = [(28, 28, 1), (32, 32, 3)]
+
+
+def code_cells(lesson: str) -> list[str]:
+    path = next(NOTEBOOKS.glob(f"{lesson}_*.ipynb"))
+    return [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+
+
+def lesson_node(lesson: str, kind: type, name: str) -> ast.AST:
+    """The one top-level statement of a lesson that assigns, calls or defines ``name``."""
+    found = []
+    for source in code_cells(lesson):
+        for node in ast.parse(source).body:
+            if kind is ast.FunctionDef and isinstance(node, ast.FunctionDef) and node.name == name:
+                found.append(node)
+            elif kind is ast.Assign and isinstance(node, ast.Assign) and \
+                    any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                found.append(node)
+            elif kind is ast.Expr and isinstance(node, ast.Expr) and ast.unparse(node).startswith(name):
+                found.append(node)
+    assert len(found) == 1, f"lesson {lesson}: expected one {kind.__name__} of {name!r}, found {len(found)}"
+    return found[0]
+
+
+def run_statement(node: ast.AST, **namespace) -> dict:
+    namespace = {"keras": keras, "layers": layers, "np": np, **namespace}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), "<lesson>", "exec"), namespace)
+    return namespace
+
+
+def architecture(model: keras.Model) -> list:
+    """The model's layers and their configurations, without Keras's generated input-layer name."""
+    config = model.get_config()
+    return [config["name"]] + [
+        (layer["class_name"], {k: v for k, v in layer["config"].items()
+                               if not (layer["class_name"] == "InputLayer" and k == "name")})
+        for layer in config["layers"]]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("variable, builder", [
+    ("cnn3", models.cnn3), ("cnn2", models.cnn2), ("dense", models.dense_only)])
+def test_lesson_02_listings_are_the_models_of_utils(variable, builder, shape):
+    spec = SimpleNamespace(input_shape=shape, num_classes=10)
+    listed = run_statement(lesson_node("02", ast.Assign, variable), spec=spec)[variable]
+    assert architecture(listed) == architecture(builder(shape, 10))
+
+
+def test_a_changed_listing_is_caught():
+    spec = SimpleNamespace(input_shape=(28, 28, 1), num_classes=10)
+    node = lesson_node("02", ast.Assign, "cnn3")
+    changed = ast.parse(ast.unparse(node).replace("Dense(64,", "Dense(65,")).body[0]
+    listed = run_statement(changed, spec=spec)["cnn3"]
+    assert architecture(listed) != architecture(models.cnn3((28, 28, 1), 10))
+
+
+def test_lesson_03_compile_is_training_compile_model():
+    splits = SimpleNamespace(x_train=np.zeros((1000, 1)))
+    lesson = models.cnn3((28, 28, 1), 10)
+    run_statement(lesson_node("03", ast.Expr, "model.compile("), model=lesson, training=training,
+                  splits=splits, epochs=3, batch_size=64)
+    copy = training.compile_model(models.cnn3((28, 28, 1), 10), learning_rate=2e-3,
+                                  decay_steps=training.total_steps(splits, 3, 64))
+    configs = [model.get_compile_config() for model in (lesson, copy)]
+    for config in configs:
+        config["optimizer"]["config"].pop("name")  # Keras numbers optimizers: adam, adam_1, …
+    assert configs[0] == configs[1]
+    assert configs[0]["optimizer"]["config"]["learning_rate"]["class_name"] == "CosineDecay"
+
+
+def function_source(node: ast.FunctionDef) -> str:
+    """A function without its docstring, with ``visualize.`` references made local."""
+    body = node.body[1:] if isinstance(node.body[0], ast.Expr) and \
+        isinstance(node.body[0].value, ast.Constant) else node.body
+    bare = copy.deepcopy(node)
+    bare.body = body
+    return ast.unparse(bare).replace("visualize.", "")
+
+
+@pytest.mark.parametrize("name", ["saliency_map", "grad_cam"])
+def test_lesson_04_attributions_are_the_functions_of_utils(name):
+    in_lesson = function_source(lesson_node("04", ast.FunctionDef, name))
+    in_utils = function_source(ast.parse(inspect.getsource(getattr(visualize, name))).body[0])
+    assert in_lesson == in_utils, f"lesson 04's {name} and visualize.{name} differ"
+
+
+def test_lesson_05_listing_is_regularized_cnn():
+    for shape in SHAPES:
+        listed = run_statement(lesson_node("05", ast.Assign, "cnn3_bn_dropout"), shape=shape,
+                               classes=10)["cnn3_bn_dropout"]
+        copy = regularize.regularized_cnn(shape, 10, batch_norm=True, dropout=0.3)
+        assert architecture(listed) == architecture(copy)
+
+
+def test_lesson_05_callback_is_regularize_early_stopping():
+    listed = run_statement(lesson_node("05", ast.Assign, "early_stopping"))["early_stopping"]
+    copy = regularize.early_stopping(patience=listed.patience)
+    facts = ("monitor", "mode", "patience", "min_delta", "baseline", "restore_best_weights",
+             "start_from_epoch", "verbose")
+    assert {f: getattr(listed, f) for f in facts} == {f: getattr(copy, f) for f in facts}
+
+
+# "Introduced in lesson NN": lesson NN is the first that calls it (``module.name``), or it is
+# the utils copy of lesson NN's own code, checked above.
+MODULES = {"data": data, "models": models, "training": training, "plots": plots,
+           "visualize": visualize, "regularize": regularize}
+COPIES = {"models.dense_only": "02", "visualize.saliency_map": "04", "visualize.grad_cam": "04",
+          "regularize.early_stopping": "05", "training.compile_model": "03"}
+METHODS = {"data.Splits.describe": r"\.describe\("}
+
+
+def claims() -> list[tuple[str, str]]:
+    found = []
+    for module_name, module in MODULES.items():
+        for name, member in inspect.getmembers(module, lambda m: inspect.isfunction(m) or inspect.isclass(m)):
+            if getattr(member, "__module__", None) != module.__name__:
+                continue
+            objects = [(f"{module_name}.{name}", member)]
+            if inspect.isclass(member):
+                objects += [(f"{module_name}.{name}.{m}", f) for m, f in vars(member).items() if callable(f)]
+            for qualified, obj in objects:
+                match = re.search(r"Introduced in lesson (\d\d)", inspect.getdoc(obj) or "")
+                if match:
+                    found.append((qualified, match[1]))
+    return found
+
+
+def test_there_are_claims():
+    assert len(claims()) > 20
+
+
+@pytest.mark.parametrize("qualified, lesson", claims(), ids=[name for name, _ in claims()])
+def test_introduced_in_lesson_is_true(qualified, lesson):
+    pattern = METHODS.get(qualified, r"\b" + re.escape(qualified) + r"\b")
+    lessons = sorted(nb.name[:2] for nb in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")
+                     if any(re.search(pattern, source) for source in code_cells(nb.name[:2])))
+    first = min(lessons + ([COPIES[qualified]] if qualified in COPIES else []), default=None)
+    assert first == lesson, f"{qualified} says it is introduced in lesson {lesson}; first used in {first}"
