@@ -20,7 +20,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from utils.course import colab_url
+from utils.course import GITHUB_BRANCH, GITHUB_REPOSITORY, colab_url
 from utils.lessons import heading, load_lessons
 
 import pytest
@@ -75,6 +75,30 @@ def test_a_changed_notebook_makes_the_build_stale(tmp_path):
     notebook.write_bytes(notebook.read_bytes() + b"\n")
     (root / "lessons" / "99_new_lesson.md").write_text("---\n---\n")
     assert builder.stale_sources(site_dir, root) == ["lessons/99_new_lesson.md", f"notebooks/{notebook.name}"]
+
+
+def test_lesson_links_point_into_the_site_or_to_github():
+    pages = {"README.md": "index.md",
+             "notebooks/02_cnn_architecture.ipynb": "lessons/02_cnn_architecture.ipynb"}
+    markdown = ("[next](02_cnn_architecture.ipynb#quiz) [all](../README.md#lessons) "
+                "[bench](../benchmarks/README.md) "
+                "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://x.org/a)")
+    assert builder.localise(markdown, "notebooks/01_convolution_and_pooling.ipynb",
+                            "lessons/01_convolution_and_pooling.ipynb", pages, REPO) == (
+        "[next](02_cnn_architecture.ipynb#quiz) [all](../index.md#lessons) "
+        f"[bench](https://github.com/{GITHUB_REPOSITORY}/blob/{GITHUB_BRANCH}/benchmarks/README.md) "
+        "[![Open In Colab](/badges/open-in-colab.svg)](https://x.org/a)")
+    with pytest.raises(builder.SiteError, match="links to gone.md, but the repository has no lessons/gone"):
+        builder.localise("[x](gone.md)", "lessons/01_convolution_and_pooling.md", "index.md", pages, REPO)
+
+
+def test_keras_empty_html_summary_outputs_are_dropped():
+    empty = {"output_type": "display_data", "data": {"text/html": ['<pre style="white-space:pre"></pre>\n'],
+                                                     "text/plain": ["\n"]}}
+    table = {"output_type": "display_data",
+             "data": {"text/html": ["<pre>cnn3</pre>"], "text/plain": ["cnn3"]}}
+    assert builder.is_empty_html(empty) and not builder.is_empty_html(table)
+    assert not builder.is_empty_html({"output_type": "stream", "text": "Total params: 93,322"})
 
 
 # --- links ------------------------------------------------------------------------------------

@@ -87,12 +87,12 @@ def pick_sections(sections: dict[str, str], titles: tuple[str, ...]) -> str:
     return "".join(f"## {title}\n{sections[title]}" for title in titles)
 
 
-def localise(markdown: str, origin: str, page: str, pages: dict[str, str]) -> str:
+def localise(markdown: str, origin: str, page: str, pages: dict[str, str], root: Path) -> str:
     """Markdown from the repository file ``origin``, rewritten for the site page ``page``.
 
     Badge images become the local copies. A relative link to a file that the site shows
     (``pages`` maps repository paths to site pages) points to that page; one to any other
-    file of the repository points to the file on GitHub.
+    file of the repository points to the file on GitHub; one to a missing file is an error.
     """
 
     def fix(match: re.Match) -> str:
@@ -106,6 +106,8 @@ def localise(markdown: str, origin: str, page: str, pages: dict[str, str]) -> st
         if in_repo in pages:
             link = posixpath.relpath(pages[in_repo], posixpath.dirname(page) or ".")
             return f"{opening}{link}{'#' + anchor if anchor else ''})"
+        if in_repo.startswith("../") or not (root / in_repo).exists():
+            raise SiteError(f"{origin} links to {target}, but the repository has no {in_repo}")
         return f"{opening}https://github.com/{course.GITHUB_REPOSITORY}/blob/{course.GITHUB_BRANCH}/{in_repo})"
 
     return MARKDOWN_LINK.sub(fix, markdown)
@@ -137,10 +139,10 @@ def lesson_notebook(lesson: dict, root: Path, pages: dict[str, str]):
     notebook.cells.insert(1, nbformat.v4.new_markdown_cell(
         f"## Objectives\n\nAfter this lesson you can:\n\n{objectives}"))
     notebook.cells.append(nbformat.v4.new_markdown_cell(
-        localise(quiz_section(lesson), page_source, page, pages)))
+        localise(quiz_section(lesson), page_source, page, pages, root)))
     for cell in notebook.cells[:-1]:
         if cell.cell_type == "markdown":
-            cell.source = localise(cell.source, lesson["notebook"], page, pages)
+            cell.source = localise(cell.source, lesson["notebook"], page, pages, root)
         elif cell.cell_type == "code":
             cell.outputs = [output for output in cell.outputs if not is_empty_html(output)]
     return notebook
@@ -163,14 +165,14 @@ def write_sources(root: Path, source: Path) -> list[dict]:
     table = "\n".join(line for line in lesson_table(lessons).splitlines() if not line.startswith("<!--"))
     toctree = "\n".join(f"lessons/{lesson['path'].stem}" for lesson in lessons)
     landing = localise(f"{sections[''].strip()}\n\n## Lessons\n\n{table}\n\n"
-                       f"{pick_sections(sections, LANDING_SECTIONS)}", "README.md", "index.md", pages)
+                       f"{pick_sections(sections, LANDING_SECTIONS)}", "README.md", "index.md", pages, root)
     (source / "index.md").write_text(
         f"{landing}\n**Instructors:** [run the lessons with other parameters](instructors.md).\n\n"
         f"```{{toctree}}\n:hidden:\n:maxdepth: 1\n\n{toctree}\ninstructors\n```\n", encoding="utf-8")
     instructors = ("# For instructors\n\nEvery lesson also runs unattended, with other parameters, "
                    "from the command line.\n\n"
                    f"{pick_sections(sections, INSTRUCTOR_SECTIONS)}")
-    (source / "instructors.md").write_text(localise(instructors, "README.md", "instructors.md", pages),
+    (source / "instructors.md").write_text(localise(instructors, "README.md", "instructors.md", pages, root),
                                            encoding="utf-8")
     for lesson in lessons:
         nbformat.write(lesson_notebook(lesson, root, pages), source / pages[lesson["notebook"]])

@@ -23,6 +23,7 @@ nb_merge_streams = True  # one block per cell for printed text
 myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3  # links such as index.md#lessons
 html_math_renderer = "mathml"  # MathML written at build time: no MathJax download in the browser
+highlight_language = "none"  # README blocks without a language are plain text; notebook code stays Python
 
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
