@@ -58,6 +58,12 @@ benchmark: system-deps-course $(STAMP) data
 lesson-times: system-deps-course $(STAMP) data
 	$(BIN)/python benchmarks/lesson_times.py --write
 
+# The course website in _build/site/, from the stored outputs: nothing is executed.
+.PHONY: site
+SITE := _build/site
+site: $(STAMP)
+	$(BIN)/python website/build.py --out $(SITE)
+
 lint: $(STAMP)
 	$(BIN)/ruff check utils tests benchmarks notebooks
 
