@@ -65,7 +65,7 @@ site: $(STAMP)
 	$(BIN)/python website/build.py --out $(SITE)
 
 lint: $(STAMP)
-	$(BIN)/ruff check utils tests benchmarks notebooks
+	$(BIN)/ruff check utils tests benchmarks notebooks website
 
 # Normalise the notebooks' JSON, keeping outputs (what the pre-commit hook does).
 format: $(STAMP)

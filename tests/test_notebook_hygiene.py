@@ -25,7 +25,7 @@ SETUP_MARK = '"google.colab" in sys.modules'
 NORMALISE = ["nbstripout", "--keep-output", "--keep-count"]
 NOTEBOOK_METADATA = {"kernelspec", "language_info"}
 CELL_METADATA = {"tags"}
-RUFF_PATHS = ("utils", "tests", "notebooks", "benchmarks")
+RUFF_PATHS = ("utils", "tests", "notebooks", "benchmarks", "website")
 
 
 def relative(path: Path) -> str:

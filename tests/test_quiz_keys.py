@@ -6,6 +6,7 @@ number that the course's own code computes.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -103,3 +104,20 @@ def test_numeric_answer_matches_the_courses_code(lesson, question, expected):
     option, value = answer_option(lesson, question), expected()
     assert value in option, (f"lesson {lesson:02d} quiz {question}: the key says {option!r}; "
                              f"the code gives {value}")
+
+
+def check_yourself_answer(lesson: str, question: int) -> str:
+    """The hidden answer of a notebook's "Check yourself" question."""
+    notebook = next((REPO / "notebooks").glob(f"{lesson}_*.ipynb"))
+    cell = next(c for c in json.loads(notebook.read_text())["cells"]
+                if "## Check yourself" in "".join(c["source"]))
+    answers = re.findall(r"<summary>Answer</summary>(.*?)</details>", "".join(cell["source"]), re.S)
+    return answers[question - 1]
+
+
+@pytest.mark.parametrize("lesson, question, expected", [
+    ("01", 1, lambda: "{0}×{0}".format(models.conv_output_size(32, 5, padding="valid"))),
+    ("02", 1, lambda: f"{models.formula_count(layers.Conv2D(16, 5), (None, 32, 32, 3))[1]:,}"),
+])
+def test_numeric_check_yourself_answer_matches_the_courses_code(lesson, question, expected):
+    assert expected() in check_yourself_answer(lesson, question)
