@@ -127,10 +127,11 @@ def test_course_recipe_is_read_from_the_lesson(bench, tmp_path):
         bench.lesson_recipe(notebook)
 
 
+@pytest.mark.slow
 def test_tiny_run_prints_the_table(bench, subprocess_env, tmp_path):
     results = tmp_path / "results.json"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--limit", "200", "--epochs", "1",
+        [sys.executable, str(SCRIPT), "--limit", "200", "--epochs", "1", "--repeats", "1",
          "--rows", "baseline-cnn3,course-cnn3", "--json", str(results)],
         env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -152,6 +153,7 @@ def test_tiny_run_prints_the_table(bench, subprocess_env, tmp_path):
     assert rows["baseline-cnn3"][columns.index("n_train")] == "160"  # validation_split=0.2
     assert rows["course-cnn3"][columns.index("n_train")] == "180"  # load_dataset's 10 %
     assert rows["course-cnn3"][columns.index("batch")] == str(bench.lesson_recipe()["batch_size"])
+    assert "course-cnn3    " in text.split("median:")[-1]  # the ratio summary
     saved = json.loads(results.read_text())
     assert [r["recipe"]["name"] for r in saved] == ["baseline-cnn3", "course-cnn3"]
     assert saved[1]["recipe"]["cosine"] is True and saved[1]["n_test"] == 200
