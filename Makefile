@@ -41,6 +41,21 @@ test: system-deps-test $(STAMP) data
 test-fast: $(STAMP) data
 	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest tests -m "not slow and not browser" --durations=5
 
+# The lowest versions that pyproject.toml allows, pinned in .ci/lowest-constraints.txt, in their
+# own venv; unit tests plus lessons 01 and 02 under nbval (no training, no browser).
+LOWEST := .venv-lowest
+.PHONY: test-lowest
+$(LOWEST)/.installed: pyproject.toml .ci/lowest-constraints.txt
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install -q --upgrade pip
+	$(LOWEST)/bin/python -m pip install -q -c .ci/lowest-constraints.txt -e ".[course,test]"
+	touch $@
+
+test-lowest: system-deps-course $(LOWEST)/.installed
+	$(LOWEST)/bin/course data prepare fashion_mnist
+	COURSE_MODEL_CACHE=$$(mktemp -d) $(LOWEST)/bin/python -m pytest -m "not slow and not browser" \
+	  tests notebooks/01_*.ipynb notebooks/02_*.ipynb
+
 # Maintainers: re-execute every lesson in place with default parameters.
 notebooks: $(STAMP) data
 	for nb in notebooks/[0-9][0-9]_*.ipynb; do \

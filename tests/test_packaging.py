@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
 import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[1]
+LOWEST_CONSTRAINTS = REPO / ".ci" / "lowest-constraints.txt"
+# The packages whose lowest allowed versions `make test-lowest` installs.
+LOWEST_TESTED = {"tensorflow", "keras", "numpy", "matplotlib", "papermill", "nbval"}
+
+
+def pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+
+def requirements() -> list[Requirement]:
+    project = pyproject()
+    deps = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    return [Requirement(d) for d in deps]
+
+
+def lower_bounds() -> dict[str, Version]:
+    """Each requirement's `>=` bound in pyproject.toml, by package name."""
+    return {r.name: Version(s.version) for r in requirements() for s in r.specifier if s.operator == ">="}
+
+
+def lowest_pins() -> dict[str, Version]:
+    """The `name==version` pins of .ci/lowest-constraints.txt."""
+    pins = {}
+    for line in LOWEST_CONSTRAINTS.read_text().splitlines():
+        if line.split("#")[0].strip():
+            requirement = Requirement(line.split("#")[0])
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", f"{LOWEST_CONSTRAINTS.name}: pin with ==, not {line!r}"
+            pins[requirement.name] = Version(spec.version)
+    return pins
 
 
 def test_environment_yml_installs_the_package_with_its_extras():
@@ -15,16 +48,40 @@ def test_environment_yml_installs_the_package_with_its_extras():
     extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert "python=3.11" in conda and "pip" in conda
+    python = f"python={pyproject()['requires-python'].removeprefix('>=')}"
     assert pip == [f"-e .[{','.join(sorted(extras))}]"], "environment.yml must install exactly .[all extras]"
     # nothing but Python and pip from conda: every other dependency comes from pyproject.toml
-    assert set(conda) == {"python=3.11", "pip"}
+    assert set(conda) == {python, "pip"}
 
 
 def test_dependencies_are_ranges_with_keras_3():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     deps = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
     assert not [d for d in deps if "==" in d], "use compatible ranges, not pins"
-    assert "tensorflow>=2.16,<3" in project["dependencies"]
+    assert "tensorflow>=2.16.1,<3" in project["dependencies"]
     for needed in ("jupyterlab", "nbval", "papermill", "matplotlib", "numpy"):
         assert any(d.startswith(needed) for d in deps), needed
+
+
+def test_lowest_constraints_pin_the_lower_bounds_of_pyproject():
+    pins, bounds = lowest_pins(), lower_bounds()
+    assert set(pins) == LOWEST_TESTED, f"{LOWEST_CONSTRAINTS.name} must pin exactly {sorted(LOWEST_TESTED)}"
+    drift = {name: (str(pin), str(bounds.get(name))) for name, pin in pins.items() if bounds.get(name) != pin}
+    assert not drift, f"pin differs from pyproject.toml's lower bound (pin, bound): {drift}"
+    assert "-c .ci/lowest-constraints.txt" in (REPO / "Makefile").read_text(), "make test-lowest must use it"
+
+
+def test_python_and_lowest_versions_agree_everywhere():
+    python = pyproject()["requires-python"].removeprefix(">=")
+    assert re.fullmatch(r"3\.\d+", python), f"requires-python should be '>=3.N', not {python!r}"
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["ruff"]["target-version"] == \
+        "py" + python.replace(".", "")
+    readme = (REPO / "README.md").read_text()
+    assert "\n## Supported versions\n" in readme, "the README needs a Supported versions section"
+    supported = readme.split("\n## Supported versions\n", 1)[1].split("\n## ", 1)[0]
+    bounds = lower_bounds()
+    for stated in (f"Python {python} or newer", f"TensorFlow {bounds['tensorflow']} or newer",
+                   f"Keras {bounds['keras']} or newer"):
+        assert stated in supported, f"the README's Supported versions section must say {stated!r}"
+    assert "Python 3." not in readme.replace(supported, ""), \
+        "state the Python version once, in Supported versions"
