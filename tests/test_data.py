@@ -214,6 +214,19 @@ def test_online_path_downloads_with_keras_into_the_cache(keras_home, monkeypatch
     assert len(splits.x_test) == MNIST_TEST
 
 
+def test_a_download_that_writes_another_file_name_is_reported(keras_home, monkeypatch):
+    """Keras before 3.6 cached CIFAR-10 under another name: say so, not "missing and None"."""
+    archive = keras_home / "datasets" / "cifar-10-batches-py-target_archive"
+    archive.unlink()
+    monkeypatch.delenv(data.OFFLINE_ENV)
+    unpacked = archive.with_name("cifar-10-batches-py")
+    monkeypatch.setattr("keras.utils.get_file", lambda **kwargs: str(unpacked))
+    with pytest.raises(data.DataNotAvailableError,
+                       match=r"target_archive is missing and the download finished without writing it "
+                             r"\(Keras 3\.\d+\.\d+ caches this file under another name\)\. Fix: "):
+        data.load_dataset("cifar10")
+
+
 def test_truncated_file_is_reported_and_left_alone(keras_home, monkeypatch):
     path = keras_home / "datasets" / "mnist.npz"
     path.write_bytes(path.read_bytes()[:1000])

@@ -228,6 +228,12 @@ def _download(spec: DatasetSpec, data_file: DataFile) -> None:
              cache_subdir=subdir, cache_dir=str(keras_home()), extract=data_file.extract)
 
 
+def _keras_version() -> str:
+    import keras
+
+    return keras.__version__
+
+
 def ensure_cached(name: str) -> dict[str, Path]:
     """Make sure every file of ``name`` is in the Keras cache and verified; return the paths.
 
@@ -245,7 +251,10 @@ def ensure_cached(name: str) -> dict[str, Path]:
                     _download(spec, data_file)
                 except Exception as error:  # noqa: BLE001 - any download failure
                     reason = f"the download failed: {str(error).strip().splitlines()[-1]}"
-            if reason is not None or not path.exists():
+            if reason is None and not path.exists():
+                reason = (f"the download finished without writing it (Keras {_keras_version()} "
+                          "caches this file under another name)")
+            if reason is not None:
                 raise DataNotAvailableError(
                     f"{spec.title} is not available: {path} is missing and {reason}. "
                     f"Fix: {fix_command(name)}") from None
