@@ -34,7 +34,8 @@ course: system-deps-course $(STAMP) data
 	$(BIN)/course run --out runs/course
 
 # A fresh model cache per run: lesson 04 reuses the model lesson 03 trains in the same run.
-test: system-deps-test $(STAMP) data
+# The website is rebuilt first (seconds): its tests fail on a build older than the notebooks.
+test: system-deps-test $(STAMP) data site
 	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest --durations=15
 
 # Contributors: the unit tests and notebook hygiene checks; no lesson runs, no browser.
