@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from utils import cli, lessons
 from utils.course import padded_table
+from utils.tools import cli, lessons
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE = [sys.executable, "-m", "utils"]  # the `course` command, from this interpreter

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from utils import lessons, models
+from utils import models
+from utils.tools import lessons
 
 import pytest
 

@@ -13,7 +13,7 @@ import tarfile
 from pathlib import Path
 
 from utils import data
-from utils.cli import main as course
+from utils.tools.cli import main as course
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Tests of utils/lessons.py: the lesson pages, their checks and the README's lesson table."""
+"""Tests of utils/tools/lessons.py: the lesson pages, their checks and the README's lesson table."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import re
 import shutil
 from pathlib import Path
 
-from utils import lessons
-from utils.cli import main
 from utils.course import colab_url
+from utils.tools import lessons
+from utils.tools.cli import main
 
 import pytest
 

@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from utils import cli, data, runner
+from utils import data
+from utils.tools import cli, runner
 
 import nbformat
 import pytest

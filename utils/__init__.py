@@ -1,6 +1,7 @@
-"""Shared code of the CNN course: data, models, training, plots and the lesson runner.
+"""Shared code of the CNN course: data, models, training and plots, as the lessons use them.
 
-Each public function's docstring names the lesson that introduces it.
+Each public function's docstring names the lesson that introduces it. The tooling for
+maintainers and instructors (the `course` command and its lesson runner) is in ``utils.tools``.
 """
 
 import os

@@ -1,5 +1,5 @@
 import sys
 
-from utils.cli import main
+from utils.tools.cli import main
 
 sys.exit(main())

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from utils import course, data
+from utils.tools import CHECKOUT
 
 KERNEL = "python3"
 RUN_KEY = "course_run"  # notebook metadata key holding a run's parameters and status
@@ -81,7 +82,7 @@ class Run:
 
 def default_notebooks() -> Path:
     """The lesson notebooks: this package's checkout, else ./notebooks."""
-    checkout = Path(__file__).resolve().parents[1] / "notebooks"
+    checkout = CHECKOUT / "notebooks"
     return checkout if checkout.is_dir() else Path.cwd() / "notebooks"
 
 
@@ -249,7 +250,7 @@ def _start(run: Run, out: Path, kernel: str) -> _Job:
     spec = {"input": str(run.lesson.path.resolve()), "output": str(partial.resolve()),
             "parameters": run.parameters, "kernel": kernel, "cwd": str(partial.parent.resolve())}
     log = tempfile.TemporaryFile()
-    process = subprocess.Popen([sys.executable, "-m", "utils.runner", "--worker", json.dumps(spec)],
+    process = subprocess.Popen([sys.executable, "-m", "utils.tools.runner", "--worker", json.dumps(spec)],
                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     run.status = "running"
     return _Job(process, log, time.perf_counter())

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="course", description="Tools of the CNN course: data, lesson runs, lesson pages.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_data_parser(subparsers)
-    from utils import lessons, runner
+    from utils.tools import lessons, runner
 
     runner.add_parser(subparsers)
     lessons.add_parser(subparsers)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from utils.course import badge_row, colab_url
+from utils.tools import CHECKOUT
 
 START, END = "<!-- lessons:start -->", "<!-- lessons:end -->"
 FIELDS = ("number", "title", "level", "run_time", "notebook", "objectives")
@@ -220,7 +221,7 @@ def _command(args) -> int:
 
 def add_parser(subparsers) -> None:
     """The ``course lessons`` command: ``table [--write]`` and ``check``."""
-    checkout = Path(__file__).resolve().parents[1]  # the repository, when installed editable
+    checkout = CHECKOUT  # the repository, when installed editable
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", metavar="DIR",
                         default=str(checkout if (checkout / "lessons").is_dir() else Path.cwd()),
