@@ -65,12 +65,20 @@ def training_lesson(folder: Path, name: str = "03_training") -> Path:
 def wait_lesson(folder: Path, name: str = "02_wait") -> Path:
     """Waits ``seconds``, or until the file named by $RUNNER_TEST_RELEASE exists.
 
+    When $RUNNER_TEST_STARTED names a folder, it first writes there a file ``NOTE-SECONDS``
+    holding its kernel's process id and its parent's (the process that runs papermill).
     It starts quickly: it does not import the course's package, hence not TensorFlow.
     """
     return write_notebook(
         folder / f"{name}.ipynb",
         "seconds = 0.0  # the longest wait\nnote = 'x'  # any text",
         "import os\nimport time\n\n"
+        'started = os.environ.get("RUNNER_TEST_STARTED", "")\n'
+        "if started:\n"
+        '    marker = os.path.join(started, f"{note}-{seconds}")\n'
+        '    with open(marker + ".partial", "w") as stream:\n'
+        '        stream.write(f"{os.getpid()} {os.getppid()}")\n'
+        '    os.replace(marker + ".partial", marker)\n'
         'release = os.environ.get("RUNNER_TEST_RELEASE", "")\n'
         "deadline = time.monotonic() + seconds\n"
         "while time.monotonic() < deadline and not (release and os.path.exists(release)):\n"

@@ -1,29 +1,43 @@
-"""`course run`: validation, the run matrix, the summary, failures, resuming, interruption.
+"""`course run` (utils/tools/runner): validation, the run matrix, the summary, failures, retries,
+resuming, interruption, and execution on a Dask cluster.
 
-The slow tests execute notebooks: the real lessons 01 and 03 on the real Fashion-MNIST and
-the small Keras-format MNIST (conftest.py), and small notebooks from runner_notebooks.py.
+The slow tests execute the small notebooks of runner_notebooks.py, never the real lessons (the
+notebook tests execute those), on the real Fashion-MNIST and the small Keras-format MNIST
+(conftest.py): in local processes, and on a real Dask scheduler with two worker processes.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 
 from utils import data
-from utils.tools import cli, runner
+from utils.tools import cli
+from utils.tools.runner import cli as run_cli
+from utils.tools.runner import dispatch, execute, plan
+from utils.tools.runner import summary as run_summary
 
 import nbformat
+import psutil
 import pytest
 from runner_notebooks import data_lesson, training_lesson, wait_lesson
 
 REPO = Path(__file__).resolve().parents[1]
-MATRIX_LESSONS = ("01", "03")  # real lessons: one without `epochs`, one that trains
+# A small matrix: lesson 01 (TensorFlow, recorded results) on two datasets, lesson 02 (no TensorFlow)
+# with two notes. Lesson 01 has no `note` and lesson 02 no `dataset`: each runs twice.
+MATRIX = ["--lessons", "01", "02", "--dataset", "fashion_mnist", "mnist",
+          "--set", "note=a", "--set", "note=b"]
 
 
 @pytest.fixture
@@ -51,15 +65,15 @@ def test_help_explains_every_option_with_an_example(capsys):
         course_run("--help")
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    for option in ("--lessons", "--dataset", "--epochs", "--set", "--out", "--jobs", "--force",
-                   "--notebooks", "--kernel"):
+    for option in ("--lessons", "--dataset", "--epochs", "--set", "--out", "--jobs", "--scheduler",
+                   "--resources", "--force", "--notebooks", "--kernel"):
         assert f"e.g. {option}" in text, option
     assert "course run --out runs/course" in text and "examples:" in text
     assert "lesson 01 (no `epochs`) runs once per dataset" in text
 
 
 def test_default_notebooks_are_the_repositorys():
-    assert runner.default_notebooks() == REPO / "notebooks"
+    assert plan.default_notebooks() == REPO / "notebooks"
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -83,6 +97,14 @@ def test_default_notebooks_are_the_repositorys():
                                                    "from 100 to 60000 for mnist; got 50"]),
     (["--set", "batch_size"], ["--set 'batch_size': expected NAME=VALUE"]),
     (["--jobs", "0"], ["--jobs 0: must be a whole number >= 1"]),
+    (["--resources", "GPU=1"], ["--resources: applies to Dask workers; give the cluster with --scheduler"]),
+    (["--scheduler", "tcp://127.0.0.1:1", "--jobs", "2"],
+     ["--jobs 2: with --scheduler, the workers' threads"]),
+    (["--scheduler", "tcp://127.0.0.1:1", "--resources", "GPU"], ["--resources 'GPU': expected NAME=NUMBER"]),
+    (["--scheduler", "tcp://127.0.0.1:1"],
+     ["--scheduler tcp://127.0.0.1:1: cannot reach a Dask scheduler there", "Connection refused"]),
+    (["--scheduler", "udp://127.0.0.1:8786"], ["--scheduler udp://127.0.0.1:8786: cannot reach",
+                                               "unknown address scheme 'udp'"]),
 ])
 def test_bad_input_exits_2_naming_the_value_and_the_choices(args, expected, notebooks, tmp_path, capsys):
     out = tmp_path / "runs"
@@ -102,7 +124,7 @@ def test_a_folder_without_lessons_is_bad_input(tmp_path, capsys):
 def test_an_output_folder_in_use_is_refused(notebooks, tmp_path, capsys):
     out = tmp_path / "runs"
     out.mkdir()
-    held = runner._lock(out)  # another runner writing into the same folder
+    held = dispatch.lock(out)  # another runner writing into the same folder
     try:
         assert course_run("--notebooks", str(notebooks), "--lessons", "02", "--out", str(out)) == 2
     finally:
@@ -113,10 +135,10 @@ def test_an_output_folder_in_use_is_refused(notebooks, tmp_path, capsys):
 # The matrix and its layout.
 
 def test_a_lesson_runs_once_per_value_of_the_parameters_it_declares(notebooks):
-    lessons = runner.select_lessons(runner.find_lessons(notebooks), ["3", "01_data", "01"])
+    lessons = plan.select_lessons(plan.find_lessons(notebooks), ["3", "01_data", "01"])
     assert [lesson.stem for lesson in lessons] == ["03_training", "01_data"]
     values = {"dataset": ["mnist", "cifar10"], "epochs": [1, 5]}
-    runs = runner.plan_runs(lessons, values)
+    runs = plan.plan_runs(lessons, values)
     assert [(run.lesson.stem, run.folder, run.parameters) for run in runs] == [
         ("03_training", "mnist-e1", {"dataset": "mnist", "epochs": 1}),
         ("03_training", "mnist-e5", {"dataset": "mnist", "epochs": 5}),
@@ -125,31 +147,31 @@ def test_a_lesson_runs_once_per_value_of_the_parameters_it_declares(notebooks):
         ("01_data", "mnist", {"dataset": "mnist"}),  # no `epochs`: once per dataset
         ("01_data", "cifar10", {"dataset": "cifar10"}),
     ]
-    assert [run.folder for run in runner.plan_runs(lessons, {})] == ["defaults", "defaults"]
+    assert [run.folder for run in plan.plan_runs(lessons, {})] == ["defaults", "defaults"]
 
 
 def test_folder_names_list_the_values_given():
-    assert runner.folder_name({"dataset": "mnist", "epochs": 5, "batch_size": 128}) == \
+    assert plan.folder_name({"dataset": "mnist", "epochs": 5, "batch_size": 128}) == \
         "mnist-e5-batch_size=128"
-    assert runner.folder_name({"limit": None, "note": "a/b c"}) == "limit=None-note=a_b_c"
-    assert runner.folder_name({}) == "defaults"
+    assert plan.folder_name({"limit": None, "note": "a/b c"}) == "limit=None-note=a_b_c"
+    assert plan.folder_name({}) == "defaults"
 
 
 def test_values_are_python_literals_or_words():
-    assert [runner.parse_value(text) for text in ("5", "None", "0.5", "'x'", "mnist", "[1, 2]")] == \
+    assert [plan.parse_value(text) for text in ("5", "None", "0.5", "'x'", "mnist", "[1, 2]")] == \
         [5, None, 0.5, "x", "mnist", [1, 2]]
 
 
 def test_summary_files_and_plot(notebooks, tmp_path):
-    lessons = runner.select_lessons(runner.find_lessons(notebooks), ["01", "03"])
-    runs = runner.plan_runs(lessons, {"dataset": ["mnist", "cifar10"]})
+    lessons = plan.select_lessons(plan.find_lessons(notebooks), ["01", "03"])
+    runs = plan.plan_runs(lessons, {"dataset": ["mnist", "cifar10"]})
     runs[0].status, runs[0].wall_time_s, runs[0].error = "failed", 3.0, "ValueError: bad | value"
     runs[1].status, runs[1].wall_time_s, runs[1].results = "ok", 2.0, {"lesson": "01", "train_images": 180}
     runs[2].status, runs[2].wall_time_s = "reused", 9.5
     runs[2].results = {"params": 93322, "test_accuracy": 0.9}
     out = tmp_path / "runs"
     out.mkdir()
-    runner.write_summary(out, runs, "course run --dataset mnist cifar10")
+    run_summary.write_summary(out, runs, "course run --dataset mnist cifar10")
     assert sorted(p.name for p in out.iterdir()) == ["comparison.png", "summary.csv", "summary.json",
                                                       "summary.md"]  # no temporary files left
     markdown = (out / "summary.md").read_text()
@@ -164,7 +186,7 @@ def test_summary_files_and_plot(notebooks, tmp_path):
     assert records[0]["notebook"] == "mnist/01_data.ipynb"
     assert records[0]["error"] == "ValueError: bad | value"
     runs[2].status = "failed"  # nothing left to plot: an earlier plot must not stay
-    runner.write_summary(out, runs, "course run")
+    run_summary.write_summary(out, runs, "course run")
     assert not (out / "comparison.png").exists()
 
 
@@ -173,52 +195,317 @@ def test_error_line_is_the_last_error_in_the_notebook():
                           {"outputs": [{"output_type": "stream", "text": "x"},
                                        {"output_type": "error", "ename": "DataNotAvailableError",
                                         "evalue": "MNIST is not available.\n Fix: course data stage"}]}]}
-    assert runner.error_line(notebook) == \
+    assert dispatch.error_line(notebook) == \
         "DataNotAvailableError: MNIST is not available. Fix: course data stage"
+
+
+def test_without_distributed_the_scheduler_option_names_the_extra(notebooks, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
+    out = tmp_path / "runs"
+    assert course_run("--notebooks", str(notebooks), "--out", str(out),
+                      "--scheduler", "tcp://127.0.0.1:1") == 2
+    assert "needs the `distributed` package; install it with pip install 'cnn-keras-course[cluster]'" in \
+        capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_resources_are_names_with_positive_numbers():
+    assert run_cli.parse_resources(["GPU=1", "MEM=4e9,slot=0.5"]) == {"GPU": 1.0, "MEM": 4e9, "slot": 0.5}
+    assert run_cli.parse_resources(None) == {}
+    for bad in ("GPU", "GPU=0", "GPU=-1", "=1", "GPU=one"):
+        with pytest.raises(plan.RunError, match="expected NAME=NUMBER"):
+            run_cli.parse_resources([bad])
+
+
+class LosingExecutor:
+    """An executor whose workers are lost on the first ``losses[key]`` attempts of a run.
+
+    Otherwise a run "executes" at once and returns its lesson notebook unexecuted.
+    """
+
+    description = "a test executor"
+    channel = None
+
+    def __init__(self, losses: dict[int, int]):
+        self.losses, self.events, self.submitted = dict(losses), [], []
+
+    def submit(self, job: execute.Job) -> Future:
+        self.submitted.append(job.key)
+        future = Future()
+        self.events.append({"key": job.key, "event": "start", "worker": f"tcp://w{len(self.submitted)}"})
+        if self.losses.get(job.key, 0) > 0:
+            self.losses[job.key] -= 1
+            future.set_exception(ConnectionError(f"worker tcp://w{len(self.submitted)} died"))
+        else:
+            future.set_result(execute.Outcome(job.notebook, "", 0.5, ""))
+        return future
+
+    def messages(self) -> list[dict]:
+        found, self.events = self.events, []
+        return found
+
+    def recover(self, future, error) -> bool:
+        return True
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_run_whose_worker_is_lost_runs_once_more_then_fails_with_the_cause(notebooks, tmp_path, capsys):
+    lessons = plan.select_lessons(plan.find_lessons(notebooks), ["02"])
+    runs = plan.plan_runs(lessons, {"note": ["once", "twice", "never"]})
+    out = tmp_path / "runs"
+    out.mkdir()
+    executor = LosingExecutor({0: 1, 1: 2})  # run 0 loses one worker, run 1 two, run 2 none
+    assert dispatch.execute(runs, out, executor) == 1
+    printed = capsys.readouterr().out
+    assert executor.submitted == [0, 1, 2, 0, 1]  # each lost run handed out once more, no more
+    assert "restarted 02_wait [note=once] on tcp://w4: its worker was lost" in printed
+    records = summary(out)
+    assert [(r["folder"], r["status"]) for r in records] == \
+        [("note=once", "ok"), ("note=twice", "failed"), ("note=never", "ok")]
+    assert records[1]["error"] == "worker lost (2 attempts): ConnectionError: worker tcp://w5 died"
+    assert sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.ipynb")) == \
+        ["note=never/02_wait.ipynb", "note=once/02_wait.ipynb"]  # a lost run leaves no notebook
+    kept = nbformat.read(out / "note=once" / "02_wait.ipynb", as_version=4)
+    assert kept.metadata[dispatch.RUN_KEY]["status"] == "ok"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_progress_shows_the_cell_each_running_lesson_executes(notebooks, monkeypatch, capsys):
+    runs = plan.plan_runs(plan.select_lessons(plan.find_lessons(notebooks), ["02"]), {"note": ["a", "b"]})
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = dispatch.Progress(runs, 0)
+    progress.started(0, 1, "tcp://10.0.0.5:4000")
+    progress.cell(0, 3, 5, "while time.monotonic() < deadline:")
+    progress.started(1, 0)
+    progress.cell(1, 2, 5, "import os")
+    runs[0].status, runs[0].wall_time_s = "ok", 1.5
+    progress.finished(runs[0])
+    progress.close()
+    bars = terminal.getvalue()
+    assert "02_wait [note=a]: cell 4/5, while time.monotonic() < deadline:" in bars
+    assert "02_wait [note=b]: cell 3/5, import os" in bars
+    assert "1/2" in bars and "run/s" in bars  # the bar over all runs
+    assert capsys.readouterr().out.splitlines() == [
+        "[1/2] running 02_wait [note=a] on tcp://10.0.0.5:4000; 1 waiting",
+        "[2/2] running 02_wait [note=b]; 0 waiting",
+        "  ok: 02_wait [note=a] in 1.5 s; no results recorded"]
+
+
+def test_not_on_a_terminal_there_are_no_bars(notebooks, monkeypatch, capsys):
+    runs = plan.plan_runs(plan.select_lessons(plan.find_lessons(notebooks), ["02"]), {})
+    progress = dispatch.Progress(runs, 0)
+    progress.started(0, 0)
+    progress.cell(0, 1, 5, "import os")
+    progress.close()
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == "[1/1] running 02_wait [defaults]; 0 waiting\n"
+
+
+class RecordingChannel:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, message: dict) -> None:
+        self.sent.append(message)
+
+    def stop_check(self):
+        return lambda: False
+
+
+def test_a_run_returns_its_executed_notebook_and_reports_each_cell(notebooks, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where the run's scratch folder goes
+    channel = RecordingChannel()
+    job = execute.Job(7, (notebooks / "02_wait.ipynb").read_text(), {"note": "c"}, "python3", channel)
+    outcome = execute.execute_run(job)
+    assert outcome.error == "" and outcome.worker == "" and outcome.wall_time_s > 0
+    executed = nbformat.reads(outcome.notebook, as_version=4)
+    assert "waited c" in str(executed.cells[-1].outputs)
+    assert channel.sent[0] == {"key": 7, "event": "start", "worker": "", "pid": os.getpid()}
+    cells = [(m["index"], m["count"], m["source"]) for m in channel.sent[1:]]
+    assert cells == [(0, 4, "# 02_wait"), (1, 4, "seconds = 0.0  # the longest wait"),
+                     (2, 4, "# Parameters"), (3, 4, "import os")]  # papermill inserts the third
+    assert list(scratch.iterdir()) == []  # the scratch folder is gone
+
+    failing = execute.Job(8, job.notebook, {"seconds": "soon"}, "python3", channel)
+    outcome = execute.execute_run(failing)  # the lesson fails: the notebook shows where
+    assert outcome.error.startswith("PapermillExecutionError")
+    assert dispatch.error_line(nbformat.reads(outcome.notebook, as_version=4)).startswith("TypeError")
+
+
+def test_a_run_in_a_local_process(notebooks, tmp_path, monkeypatch, capsys):
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the pool's process reads it when it starts
+    out = tmp_path / "runs"
+    assert course_run("--notebooks", str(notebooks), "--lessons", "02", "--out", str(out)) == 0
+    assert "(0 already done, 1 to execute on 1 local process)" in capsys.readouterr().out
+    (record,) = summary(out)
+    assert (record["folder"], record["status"]) == ("defaults", "ok")
+    assert list((tmp_path / "tmp").iterdir()) == []  # no scratch folder left
 
 
 # Real executions.
 
+def wait_for(condition, what: str, timeout: float = 120):
+    """Poll ``condition()`` until it returns something true; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return found
+
+
+def markers(folder: Path, pattern: str, count: int) -> list[Path] | None:
+    """The wait lesson's start markers, once ``count`` of them exist (runner_notebooks.wait_lesson)."""
+    found = sorted(folder.glob(pattern))
+    return found if len(found) >= count else None
+
+
+def marker_pids(marker: Path) -> tuple[int, int]:
+    """The process ids a wait lesson's marker holds: its kernel's and its worker's."""
+    kernel, worker = map(int, marker.read_text().split())
+    return kernel, worker
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Processes working in ``folder`` (kernels run in scratch folders under $TMPDIR) or naming it."""
+    found = []
+    for process in psutil.process_iter(["pid", "cwd", "cmdline"]):
+        cwd, words = process.info["cwd"] or "", " ".join(process.info["cmdline"] or [])
+        if (cwd.startswith(str(folder)) or str(folder) in words) and alive(process.info["pid"]):
+            found.append(f"{process.info['pid']}: {words}")
+    return found
+
+
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """Stop what a test started, by process id: each process and every process below it."""
+    for process in processes:
+        try:
+            tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            tree = []
+        for member in reversed(tree):
+            try:
+                member.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, still = psutil.wait_procs(tree, timeout=10)
+        for member in still:
+            member.kill()
+        process.wait(timeout=10)
+
+
+def course_run_in_thread(*args: str) -> tuple[threading.Thread, list[int]]:
+    """`course run` in this process, in a thread, so that a test can act while it runs."""
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(course_run(*args)), daemon=True)
+    thread.start()
+    return thread, result
+
+
 @pytest.fixture
 def run_env(keras_home, tmp_path, monkeypatch) -> Path:
-    """This process's environment for executing lessons: the test Keras home, a fresh model cache."""
+    """This process's environment for executing lessons: the test Keras home, a fresh model cache.
+
+    The wait lesson leaves its start markers in ``started/`` and waits for the file ``release``;
+    kernels work in scratch folders under ``tmp/``.
+    """
     monkeypatch.setenv("COURSE_MODEL_CACHE", str(tmp_path / "model-cache"))
+    (tmp_path / "started").mkdir()
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("RUNNER_TEST_STARTED", str(tmp_path / "started"))
+    monkeypatch.setenv("RUNNER_TEST_RELEASE", str(tmp_path / "release"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     return keras_home
 
 
-@pytest.mark.slow
-def test_real_lessons_on_two_datasets_then_resume(run_env, tmp_path, capsys):
-    stems = {number: next((REPO / "notebooks").glob(f"{number}_*.ipynb")).stem for number in MATRIX_LESSONS}
-    out = tmp_path / "runs"
-    args = ["--lessons", *MATRIX_LESSONS, "--dataset", "fashion_mnist", "mnist", "--epochs", "1",
-            "--set", "limit=200", "--out", str(out)]
-    assert course_run(*args) == 0
-    printed = capsys.readouterr().out
-    assert "4 runs into" in printed and "[1/4] running" in printed and "[4/4] running" in printed
+@dataclass
+class MatrixRun:
+    notebooks: Path
+    out: Path
+    code: int
+    printed: str
+    records: list[dict]
 
-    # Lesson 01 has no epochs or limit: once per dataset, in a folder named by the dataset only.
-    expected = {(stems["01"], "fashion_mnist"), (stems["01"], "mnist"),
-                (stems["03"], "fashion_mnist-e1-limit=200"), (stems["03"], "mnist-e1-limit=200")}
-    records = summary(out)
-    assert {(r["lesson"], r["folder"]) for r in records} == expected
+
+@pytest.fixture(scope="module")
+def local_matrix(tmp_path_factory, test_keras_env) -> MatrixRun:
+    """MATRIX executed once in two local processes; its summary, as it was written."""
+    folder = tmp_path_factory.mktemp("local-matrix")
+    notebooks = folder / "notebooks"
+    data_lesson(notebooks)
+    wait_lesson(notebooks)
+    out = folder / "runs"
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {**test_keras_env, "COURSE_MODEL_CACHE": str(folder / "model-cache")}.items():
+            patch.setenv(key, value)
+        stdout, sys.stdout = sys.stdout, io.StringIO()
+        try:
+            code = course_run(*MATRIX, "--notebooks", str(notebooks), "--out", str(out), "--jobs", "2")
+        finally:
+            stdout, sys.stdout = sys.stdout, stdout
+    return MatrixRun(notebooks, out, code, stdout.getvalue(), summary(out))
+
+
+def without_times(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "wall_time_s"} for record in records]
+
+
+@pytest.mark.slow
+def test_a_matrix_of_lessons_runs_then_resumes(local_matrix, test_keras_env, monkeypatch, capsys):
+    out, printed, records = local_matrix.out, local_matrix.printed, local_matrix.records
+    assert local_matrix.code == 0, printed
+    assert "4 runs into" in printed and "on 2 local processes" in printed
+    assert "[1/4] running" in printed and "[4/4] running" in printed
+
+    # Each lesson once per value of the parameters it declares, in a folder named by those values.
+    assert [(r["lesson"], r["folder"], r["parameters"]) for r in records] == [
+        ("01_data", "fashion_mnist", {"dataset": "fashion_mnist"}),
+        ("01_data", "mnist", {"dataset": "mnist"}),
+        ("02_wait", "note=a", {"note": "a"}), ("02_wait", "note=b", {"note": "b"})]
     for record in records:
         notebook = out / record["notebook"]
         assert notebook.is_file() and notebook.relative_to(out).parts[0] == record["folder"]
         assert record["status"] == "ok" and record["error"] == "" and record["wall_time_s"] > 0
-        assert record["results"]["dataset"] == record["parameters"]["dataset"]
-        assert record["results"]["lesson"] == record["lesson"][:2]
-        if record["lesson"] == stems["03"]:
-            dataset = record["parameters"]["dataset"]
-            assert record["parameters"] == {"dataset": dataset, "epochs": 1, "limit": 200}
-            assert record["results"]["epochs"] == 1 and 0 <= record["results"]["test_accuracy"] <= 1
+        executed = nbformat.read(notebook, as_version=4)
+        nbformat.validate(executed)
+        assert executed.metadata.papermill.input_path == \
+            str(local_matrix.notebooks / f"{record['lesson']}.ipynb")
+        if record["lesson"] == "01_data":  # results recorded in the notebook reach the summary
+            assert record["results"] == {"lesson": "01", "dataset": record["parameters"]["dataset"],
+                                         "label": record["results"]["label"], "train_images": 180}
+        else:
+            assert record["results"] == {} and f"waited {record['parameters']['note']}" in str(executed.cells)
     markdown = (out / "summary.md").read_text()
-    assert "4 runs: 4 ok." in markdown and "test_accuracy=" in markdown
+    assert "4 runs: 4 ok." in markdown and "train_images=180" in markdown
     assert markdown.split("\n\n")[-1].strip() in printed  # the same table on the terminal
-    assert (out / "comparison.png").stat().st_size > 10_000
+    assert sorted(p.name for p in out.iterdir()) == [".course-run.lock", "fashion_mnist", "mnist", "note=a",
+                                                     "note=b", "summary.csv", "summary.json", "summary.md"]
     assert not list(out.glob("*/.*"))  # no partial notebooks
 
     # Resume: the same command executes nothing and reports the earlier results.
+    for key, value in test_keras_env.items():
+        monkeypatch.setenv(key, value)
     stamps = {path: path.stat().st_mtime_ns for path in out.glob("*/*.ipynb")}
+    args = [*MATRIX, "--notebooks", str(local_matrix.notebooks), "--out", str(out), "--jobs", "2"]
     assert course_run(*args) == 0
     assert "(4 already done, 0 to execute" in capsys.readouterr().out
     assert {path: path.stat().st_mtime_ns for path in out.glob("*/*.ipynb")} == stamps
@@ -243,7 +530,7 @@ def test_a_failed_run_does_not_stop_the_others_and_names_the_data_command(run_en
     assert data.fix_command("mnist") in failed["error"]
     assert data.fix_command("mnist") in (out / "summary.md").read_text()
     kept = nbformat.read(out / failed["notebook"], as_version=4)  # the executed notebook, with its error
-    assert runner.error_line(kept) == failed["error"]
+    assert dispatch.error_line(kept) == failed["error"]
     assert passed["results"]["train_images"] == 180
 
     # After the fix, the same command executes only the run that failed.
@@ -254,16 +541,25 @@ def test_a_failed_run_does_not_stop_the_others_and_names_the_data_command(run_en
         [("mnist", "ok"), ("fashion_mnist", "reused")]
 
 
-def processes_working_in(folder: Path) -> list[int]:
-    """Processes whose working directory is inside ``folder`` (kernels run in their run's folder)."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if Path(os.readlink(proc / "cwd")).is_relative_to(folder):
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
+@pytest.mark.slow
+def test_a_local_worker_killed_mid_run_is_run_again(run_env, notebooks, tmp_path, capsys):
+    out, started = tmp_path / "runs", tmp_path / "started"
+    runner, result = course_run_in_thread("--notebooks", str(notebooks), "--lessons", "02", "--set",
+                                          "seconds=120.0", "--set", "note=p1", "--set", "note=p2",
+                                          "--jobs", "2", "--out", str(out))
+    first = wait_for(lambda: markers(started, "p*-120.0", 2), "both runs to start")
+    kernels = [marker_pids(marker)[0] for marker in first]
+    kernel, worker = marker_pids(started / "p1-120.0")
+    os.kill(worker, signal.SIGKILL)  # the pool's process that runs note=p1
+    (tmp_path / "release").touch()
+    runner.join(timeout=120)
+    assert result == [0]
+    assert "restarted 02_wait [note=p1-seconds=120.0]: its worker was lost" in capsys.readouterr().out
+    assert [r["status"] for r in summary(out)] == ["ok", "ok"]
+    for path in out.glob("*/*.ipynb"):
+        assert "waited p" in str(nbformat.read(path, as_version=4).cells)
+    wait_for(lambda: not any(map(alive, kernels)), "the first kernels to exit", timeout=20)
+    assert leftovers(tmp_path / "tmp") == []
 
 
 def start_course_run(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -271,18 +567,23 @@ def start_course_run(args: list[str], env: dict[str, str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+@pytest.fixture
+def wait_env(subprocess_env, tmp_path) -> dict[str, str]:
+    """An environment for a `course run` subprocess whose wait lessons leave markers in ``started/``."""
+    for name in ("started", "tmp"):
+        (tmp_path / name).mkdir()
+    return {**subprocess_env, "RUNNER_TEST_STARTED": str(tmp_path / "started"),
+            "RUNNER_TEST_RELEASE": str(tmp_path / "release"), "TMPDIR": str(tmp_path / "tmp")}
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc")
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
-def test_an_interrupt_keeps_finished_runs_and_the_summary(stop, notebooks, subprocess_env, tmp_path):
+def test_an_interrupt_keeps_finished_runs_and_the_summary(stop, notebooks, wait_env, tmp_path):
     out = tmp_path / "runs"
     process = start_course_run(["--notebooks", str(notebooks), "--lessons", "02", "--set", "seconds=0.0",
-                                "--set", "seconds=120.0", "--out", str(out)], subprocess_env)
-    deadline = time.monotonic() + 120
-    while not (out / "seconds=120.0" / ".02_wait.partial.ipynb").exists():
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.2)
-    time.sleep(2)  # the second run's kernel is waiting
+                                "--set", "seconds=120.0", "--out", str(out)], wait_env)
+    marker = wait_for(lambda: markers(tmp_path / "started", "x-120.0", 1), "the second run's kernel")[0]
+    kernel, worker = marker_pids(marker)
     process.send_signal(stop)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -290,30 +591,150 @@ def test_an_interrupt_keeps_finished_runs_and_the_summary(stop, notebooks, subpr
     assert [(r["folder"], r["status"]) for r in summary(out)] == [("seconds=0.0", "ok"),
                                                                  ("seconds=120.0", "interrupted")]
     assert [p.relative_to(out) for p in out.rglob("*.ipynb")] == [Path("seconds=0.0/02_wait.ipynb")]
-    deadline = time.monotonic() + 10  # the kernel notices its parent is gone within a second or two
-    while processes_working_in(out.resolve()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert processes_working_in(out.resolve()) == []
+    # The worker process ends at once; its kernel notices within a second or two.
+    wait_for(lambda: not alive(worker) and not alive(kernel), "the run's processes to exit", timeout=20)
+    assert leftovers(tmp_path / "tmp") == []
 
 
 @pytest.mark.slow
-def test_runs_into_different_folders_do_not_interfere(notebooks, subprocess_env, tmp_path):
-    release = tmp_path / "release"  # the lessons wait until this file exists
-    env = {**subprocess_env, "RUNNER_TEST_RELEASE": str(release)}
+def test_runs_into_different_folders_do_not_interfere(notebooks, wait_env, tmp_path):
     common = ["--notebooks", str(notebooks), "--lessons", "02", "--set", "seconds=120.0"]
-    first = start_course_run([*common, "--set", "note=a", "--out", str(tmp_path / "a")], env)
-    second = start_course_run([*common, "--set", "note=b", "--out", str(tmp_path / "b")], env)
-    deadline = time.monotonic() + 120
-    for process, name in ((first, "a"), (second, "b")):
-        while not list((tmp_path / name).glob("*/.02_wait.partial.ipynb")):
-            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-            time.sleep(0.2)
-    same = start_course_run([*common, "--set", "note=a", "--out", str(tmp_path / "a")], env)
-    assert same.wait(timeout=120) == 2 and "another `course run`" in same.communicate()[1]
-    release.touch()
-    assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
+    first = start_course_run([*common, "--set", "note=a", "--out", str(tmp_path / "a")], wait_env)
+    second = start_course_run([*common, "--set", "note=b", "--out", str(tmp_path / "b")], wait_env)
+    try:
+        wait_for(lambda: markers(tmp_path / "started", "[ab]-120.0", 2), "both runs to start")
+        same = start_course_run([*common, "--set", "note=a", "--out", str(tmp_path / "a")], wait_env)
+        assert same.wait(timeout=120) == 2 and "another `course run`" in same.communicate()[1]
+        (tmp_path / "release").touch()
+        assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
+    finally:
+        stop_processes([first, second])
     for name in ("a", "b"):
         assert [(r["folder"], r["status"]) for r in summary(tmp_path / name)] == \
             [(f"note={name}-seconds=120.0", "ok")]
         assert sorted(p.name for p in (tmp_path / name).iterdir()) == \
             [".course-run.lock", f"note={name}-seconds=120.0", "summary.csv", "summary.json", "summary.md"]
+
+
+# A real Dask cluster on this machine: a scheduler and two worker processes, as `dask` starts them.
+
+@dataclass
+class Cluster:
+    address: str
+    scheduler: subprocess.Popen
+    workers: list[subprocess.Popen]
+    started: Path  # where the wait lessons on its workers leave their markers
+    release: Path  # the file they wait for
+    scratch: Path  # its kernels' scratch folders are under here
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory, test_keras_env):
+    """`dask scheduler` and two `dask worker` processes (one thread each, no nanny) on 127.0.0.1."""
+    from distributed import Client
+
+    folder = tmp_path_factory.mktemp("dask")
+    for name in ("started", "tmp"):
+        (folder / name).mkdir()
+    env = {**os.environ, **test_keras_env, "COURSE_MODEL_CACHE": str(folder / "model-cache"),
+           "RUNNER_TEST_STARTED": str(folder / "started"), "RUNNER_TEST_RELEASE": str(folder / "release"),
+           "TMPDIR": str(folder / "tmp")}
+    dask = [sys.executable, "-m", "dask"]
+    scheduler_file = folder / "scheduler.json"
+    logs = open(folder / "dask.log", "w")
+    started = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                 "--scheduler-file", str(scheduler_file), "--idle-timeout", "900"],
+                                env=env, stdout=logs, stderr=subprocess.STDOUT)]
+    try:
+        wait_for(scheduler_file.is_file, "the scheduler's address", timeout=60)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for name in ("a", "b"):
+            started.append(subprocess.Popen(
+                [*dask, "worker", address, "--name", f"worker-{name}", "--nthreads", "1", "--no-nanny",
+                 "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60",
+                 "--local-directory", str(folder / f"worker-{name}")],
+                env=env, stdout=logs, stderr=subprocess.STDOUT))
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield Cluster(address, started[0], started[1:], folder / "started", folder / "release",
+                      folder / "tmp")
+    finally:
+        stop_processes([*started[1:], started[0]])  # the workers first, then the scheduler
+        logs.close()
+        assert leftovers(folder) == [], (folder / "dask.log").read_text()[-3000:]
+
+
+@pytest.mark.slow
+def test_on_a_dask_cluster_the_summary_equals_a_local_runs(local_matrix, dask_cluster, tmp_path, capsys):
+    out = tmp_path / "runs"
+    code = course_run(*MATRIX, "--notebooks", str(local_matrix.notebooks), "--out", str(out),
+                      "--scheduler", dask_cluster.address)
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"4 runs into {out}/ (0 already done, 4 to execute on the Dask cluster at " \
+           f"{dask_cluster.address} (2 workers, 2 threads))" in printed
+    workers = set(re.findall(r"running .* on (tcp://127\.0\.0\.1:\d+);", printed))
+    assert len(workers) == 2, printed  # both workers executed runs
+    assert without_times(summary(out)) == without_times(local_matrix.records)
+    for record in summary(out):  # the client wrote each executed notebook; workers share no folder
+        executed = nbformat.read(out / record["notebook"], as_version=4)
+        assert executed.metadata[dispatch.RUN_KEY]["status"] == "ok"
+        assert executed.metadata.papermill.input_path == \
+            str(local_matrix.notebooks / f"{record['lesson']}.ipynb")
+    assert leftovers(dask_cluster.scratch) == []  # no kernel outlives its run
+
+
+@pytest.mark.slow
+def test_an_interrupt_ends_the_kernels_on_the_cluster_at_once(notebooks, dask_cluster, subprocess_env,
+                                                              tmp_path):
+    out = tmp_path / "runs"
+    process = start_course_run(["--notebooks", str(notebooks), "--lessons", "02", "--set", "seconds=120.0",
+                                "--set", "note=i1", "--out", str(out), "--scheduler", dask_cluster.address],
+                               subprocess_env)
+    try:
+        marker = wait_for(lambda: markers(dask_cluster.started, "i1-120.0", 1), "the run to start")[0]
+        kernel, worker = marker_pids(marker)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        stop_processes([process])
+    assert process.returncode == 130, stderr
+    assert [(r["folder"], r["status"]) for r in summary(out)] == [("note=i1-seconds=120.0", "interrupted")]
+    wait_for(lambda: not alive(kernel), "the cancelled run's kernel to end", timeout=15)  # not in 120 s
+    assert alive(worker)  # the worker stays, free for other runs
+
+
+@pytest.mark.slow
+def test_a_dask_worker_killed_mid_run_loses_no_finished_run(notebooks, dask_cluster, tmp_path, capsys):
+    out = tmp_path / "runs"
+    args = ["--notebooks", str(notebooks), "--lessons", "02", "--set", "seconds=120.0", "--set", "note=k1",
+            "--set", "note=k2", "--set", "note=k3", "--out", str(out), "--scheduler", dask_cluster.address]
+    runner, result = course_run_in_thread(*args)
+    first = wait_for(lambda: markers(dask_cluster.started, "k*-120.0", 2), "two runs to start")
+    kernel, worker = marker_pids(first[0])
+    killed = next(process for process in dask_cluster.workers if process.pid == worker)
+    killed.kill()  # SIGKILL: the worker dies mid-run, as a lost machine would
+    killed.wait(timeout=10)
+    lost = f"note={first[0].name.split('-')[0]}-seconds=120.0"
+    dask_cluster.release.touch()
+    runner.join(timeout=180)
+    printed = capsys.readouterr().out
+    records = {r["folder"]: r for r in summary(out)}
+    if result == [0]:  # the lost run was executed again on the other worker
+        assert f"restarted 02_wait [{lost}] on tcp://127.0.0.1:" in printed
+        assert [r["status"] for r in records.values()] == ["ok"] * 3
+    else:  # or reported failed, with the cause
+        assert result == [1] and records[lost]["status"] == "failed", printed
+        assert records[lost]["error"].startswith("worker lost"), records[lost]
+    finished = {path: path.read_bytes() for path in out.glob("*/*.ipynb")}
+    assert len(finished) == sum(r["status"] == "ok" for r in records.values())
+    for path in finished:
+        nbformat.validate(nbformat.read(path, as_version=4))
+        assert "waited k" in path.read_text()
+
+    # A resume executes what did not finish, and leaves every finished notebook as it was.
+    assert course_run(*args) == 0
+    assert [r["status"] for r in summary(out)] == \
+        ["reused" if records[r["folder"]]["status"] == "ok" else "ok" for r in summary(out)]
+    assert all(path.read_bytes() == content for path, content in finished.items())
+    wait_for(lambda: not alive(kernel), "the killed worker's kernel to exit", timeout=20)

@@ -55,9 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="course", description="Tools of the CNN course: data, lesson runs, lesson pages.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_data_parser(subparsers)
-    from utils.tools import lessons, runner
+    from utils.tools import lessons
+    from utils.tools.runner import cli as runner_cli
 
-    runner.add_parser(subparsers)
+    runner_cli.add_parser(subparsers)
     lessons.add_parser(subparsers)
     return parser
 

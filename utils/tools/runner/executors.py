@@ -1,0 +1,203 @@
+"""Where runs execute: a pool of local processes (the default) or a Dask cluster (``--scheduler``).
+
+Both are standard ``concurrent.futures`` executors running ``execute.execute_run``. Each also
+carries a channel through which the runs report the cell they are executing, and knows what
+to do when a worker is lost.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import sys
+import uuid
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from utils.tools.runner.execute import Job, execute_run
+from utils.tools.runner.plan import RunError
+
+CLUSTER_EXTRA = "pip install 'cnn-keras-course[cluster]'"
+_local_queue = None  # in a local pool's process: where its runs' progress goes
+
+
+class LocalChannel:
+    """Progress from a local pool's processes, through the queue each inherited when it started."""
+
+    def send(self, message: dict) -> None:
+        if _local_queue is not None:
+            _local_queue.put(message)
+
+    def stop_check(self):
+        return lambda: False  # an interrupted local run is stopped by ending its process
+
+
+def _start_local_worker(progress) -> None:
+    """Runs first in each process of the local pool."""
+    global _local_queue
+    _local_queue = progress
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the runner, which ends the pool
+    quiet = os.open(os.devnull, os.O_WRONLY)  # kernels inherit these: keep their log lines off the terminal
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
+    if sys.platform == "linux":  # die with the runner, even when it is killed with SIGKILL
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class LocalPool:
+    """``jobs`` local processes, each executing one run at a time in its own kernel."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        # Spawned, not forked: the runner may have imported TensorFlow, which does not survive a fork.
+        self._context = multiprocessing.get_context("spawn")
+        self._progress = self._context.Queue()
+        self.channel = LocalChannel()
+        self._executor = self._new_executor()
+        self.description = f"{jobs} local process{'es' * (jobs != 1)}"
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.jobs, mp_context=self._context, initializer=_start_local_worker,
+                                   initargs=(self._progress,))
+
+    def submit(self, job: Job) -> Future:
+        future = self._executor.submit(execute_run, job)
+        future.executor = self._executor  # which pool, should it break
+        return future
+
+    def messages(self) -> list[dict]:
+        found = []
+        while True:
+            try:
+                found.append(self._progress.get_nowait())
+            except queue.Empty:
+                return found
+
+    def recover(self, future: Future, error: BaseException) -> bool:
+        """After a lost worker: a new pool when this one broke; whether the run may be submitted again."""
+        if not isinstance(error, BrokenProcessPool):
+            return False
+        if future.executor is self._executor:  # the first of this pool's runs to report it
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+        return True
+
+    def stop(self) -> None:
+        """End every run now: the pool's processes, and with them their kernels."""
+        executor = self._executor
+        if hasattr(executor, "terminate_workers"):  # Python 3.14
+            executor.terminate_workers()
+        else:  # before 3.14 the pool's processes are only reachable through its private mapping
+            for process in list((getattr(executor, "_processes", None) or {}).values()):
+                process.terminate()
+            for process in list((getattr(executor, "_processes", None) or {}).values()):
+                process.join(timeout=10)
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+class DaskChannel:
+    """Progress from runs on Dask workers, as events of one topic that the runner subscribes to."""
+
+    def __init__(self, topic: str):
+        self.topic = topic
+
+    def send(self, message: dict) -> None:
+        from distributed import get_worker
+
+        get_worker().log_event(self.topic, message)
+
+    def stop_check(self):
+        """In a run: a function telling, from any thread, whether the runner cancelled that run.
+
+        It did when it was interrupted, or went away: the scheduler then cancels its tasks.
+        """
+        from distributed import get_worker
+
+        worker = get_worker()
+        key = worker.get_current_task()
+
+        def stopped() -> bool:
+            task = worker.state.tasks.get(key)
+            return task is None or task.state == "cancelled"
+
+        return stopped
+
+
+class DaskCluster:
+    """A Dask cluster's workers, through its scheduler; ``resources`` are what each run needs."""
+
+    def __init__(self, address: str, resources: dict[str, float] | None = None):
+        try:
+            import distributed
+        except ImportError:
+            raise RunError(f"--scheduler {address}: needs the `distributed` package; install it with "
+                           f"{CLUSTER_EXTRA}") from None
+        try:
+            _probe(address)  # fails at once where nothing listens; a Client would retry for seconds
+            self.client = distributed.Client(address, timeout="10s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as error:
+            raise RunError(f"--scheduler {address}: cannot reach a Dask scheduler there "
+                           f"({' '.join(str(error).split())})") from None
+        self.channel = DaskChannel(f"course-run-{uuid.uuid4().hex}")
+        self._progress: queue.Queue = queue.Queue()
+        self.client.subscribe_topic(self.channel.topic, lambda event: self._progress.put(event[1]))
+        self._executor = self.client.get_executor(pure=False, resources=resources or None)
+        workers = self.client.scheduler_info()["workers"].values()
+        threads = sum(worker["nthreads"] for worker in workers)
+        self.description = (f"the Dask cluster at {address} ({_count(len(workers), 'worker')}, "
+                            f"{_count(threads, 'thread')}"
+                            + (f"; each run needs {_resources_text(resources)}" if resources else "") + ")")
+        missing = [name for name in resources or {}
+                   if not any(worker.get("resources", {}).get(name) for worker in workers)]
+        if missing:
+            print(f"course run: no worker offers {', '.join(missing)} yet; runs wait for one "
+                  f"(start workers with e.g. dask worker {address} --resources {missing[0]}=1)",
+                  file=sys.stderr)
+
+    def submit(self, job: Job) -> Future:
+        return self._executor.submit(execute_run, job)
+
+    def messages(self) -> list[dict]:
+        found = []
+        while True:
+            try:
+                found.append(self._progress.get_nowait())
+            except queue.Empty:
+                return found
+
+    def recover(self, future: Future, error: BaseException) -> bool:
+        return True  # a lost worker (KilledWorker) or connection: the scheduler places the run anew
+
+    def stop(self) -> None:
+        """Cancel every run: those waiting at once, running lessons before their next cell."""
+        self._executor.shutdown(wait=False)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _probe(address: str) -> None:
+    """Check the scheme; for ``tcp://``, open and close a connection: OSError when nothing listens there."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    scheme, location = parse_address(address)
+    get_backend(scheme)  # ValueError naming the known schemes
+    if scheme == "tcp":
+        socket.create_connection(parse_host_port(location), timeout=10).close()
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
+def _resources_text(resources: dict[str, float]) -> str:
+    return " ".join(f"{name}={value:g}" for name, value in resources.items())

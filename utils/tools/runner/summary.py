@@ -1,0 +1,117 @@
+"""The summary of a `course run`: Markdown, CSV, JSON and one plot, rewritten after every run.
+
+Each file is written to a temporary file in OUT/, then renamed, so a reader never sees half of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+from utils.course import padded_table
+from utils.tools.runner.plan import SUCCEEDED, Run, describe
+
+PLOT_METRIC = "test_accuracy"
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write a file through a temporary one in its folder, then rename: readers never see half of it."""
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")  # one runner per OUT: its lock
+    partial.write_bytes(content)
+    os.replace(partial, path)
+
+
+def _shown_results(run: Run) -> dict:
+    """The results worth a column: without the lesson number and the lesson's own parameters."""
+    return {k: v for k, v in run.results.items() if k != "lesson" and k not in run.lesson.defaults}
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return str(round(value, 4))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def results_text(run: Run) -> str:
+    """A run's key results as ``name=value, …``."""
+    shown = ", ".join(f"{k}={_format(v)}" for k, v in _shown_results(run).items())
+    return shown or ("no results recorded" if run.status in SUCCEEDED else "")
+
+
+def markdown_table(runs: list[Run]) -> str:
+    """The summary as a Markdown table, padded so it also reads well in a terminal."""
+    header = ["lesson", "parameters", "status", "wall time", "key results / error"]
+    rows = [[run.lesson.stem, describe(run.parameters) if run.parameters else "defaults", run.status,
+             "" if run.wall_time_s is None else f"{run.wall_time_s:.1f} s",
+             run.error if run.error else results_text(run)] for run in runs]
+    return padded_table(header, [[cell.replace("|", "\\|") for cell in row] for row in rows])
+
+
+def summary_records(runs: list[Run], out: Path) -> list[dict]:
+    """The runs as summary.json lists them."""
+    return [{"lesson": run.lesson.stem, "folder": run.folder, "parameters": run.parameters,
+             "status": run.status,
+             "wall_time_s": None if run.wall_time_s is None else round(run.wall_time_s, 1),
+             "results": run.results, "error": run.error,
+             "notebook": str(run.notebook(out).relative_to(out))} for run in runs]
+
+
+def write_summary(out: Path, runs: list[Run], command: str) -> None:
+    """Rewrite OUT/summary.{md,csv,json} and OUT/comparison.png from the runs' current state."""
+    records = summary_records(runs, out)
+    counts = ", ".join(f"{sum(r['status'] == s for r in records)} {s}"
+                       for s in dict.fromkeys(r["status"] for r in records))
+    text = (f"# Course run\n\n`{command}`\n\n{len(records)} runs: {counts}. "
+            f"Notebooks: `<folder>/<lesson>.ipynb`.\n\n{markdown_table(runs)}\n")
+    write_atomic(out / "summary.md", text.encode())
+    write_atomic(out / "summary.json", json.dumps({"command": command, "runs": records},
+                                                   indent=1).encode())
+    columns = ["lesson", "folder", "parameters", "status", "wall_time_s", "error", "notebook"]
+    result_keys = [k for k in dict.fromkeys(k for r in records for k in r["results"]) if k not in columns]
+    stream = io.StringIO()
+    writer = csv.writer(stream)
+    writer.writerow(columns + result_keys)
+    for r in records:
+        cells = [r["results"].get(k, "") for k in result_keys]
+        writer.writerow([r["lesson"], r["folder"], json.dumps(r["parameters"]), r["status"],
+                         r["wall_time_s"], r["error"], r["notebook"],
+                         *[c if isinstance(c, (str, int, float)) else json.dumps(c) for c in cells]])
+    write_atomic(out / "summary.csv", stream.getvalue().encode())
+    write_plot(out, runs)
+
+
+def write_plot(out: Path, runs: list[Run]) -> Path | None:
+    """OUT/comparison.png: test accuracy per parameter combination, one bar per lesson."""
+    path = out / "comparison.png"
+    points = [(run.folder, run.lesson.stem, run.results[PLOT_METRIC]) for run in runs
+              if run.status in SUCCEEDED and isinstance(run.results.get(PLOT_METRIC), (int, float))]
+    if not points:
+        path.unlink(missing_ok=True)  # never leave a plot of an earlier command
+        return None
+    from matplotlib.figure import Figure  # the Agg canvas; no pyplot, no display
+
+    folders = list(dict.fromkeys(p[0] for p in points))
+    stems = list(dict.fromkeys(p[1] for p in points))
+    width = 0.8 / len(stems)
+    figure = Figure(figsize=(max(6.0, 1.0 + 0.9 * len(folders) * len(stems)), 4.5), layout="constrained")
+    axes = figure.subplots()
+    for index, stem in enumerate(stems):
+        mine = [(folders.index(folder), value) for folder, s, value in points if s == stem]
+        offset = (index - (len(stems) - 1) / 2) * width
+        bars = axes.bar([x + offset for x, _ in mine], [v for _, v in mine], width, label=stem)
+        axes.bar_label(bars, fmt="%.3f", fontsize=8)
+    axes.set_xticks(range(len(folders)), folders, rotation=15 if len(folders) > 3 else 0)
+    axes.set_ylim(0, 1.08)
+    axes.set_ylabel("test accuracy")
+    axes.set_xlabel("parameters (run folder)")
+    axes.set_title("Test accuracy by lesson and parameters")
+    axes.legend(fontsize=8, title="lesson", loc="upper left", bbox_to_anchor=(1.01, 1))
+    stream = io.BytesIO()
+    figure.savefig(stream, format="png", dpi=110)
+    write_atomic(path, stream.getvalue())
+    return path
