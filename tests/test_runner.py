@@ -267,7 +267,8 @@ def test_a_run_whose_worker_is_lost_runs_once_more_then_fails_with_the_cause(not
     records = summary(out)
     assert [(r["folder"], r["status"]) for r in records] == \
         [("note=once", "ok"), ("note=twice", "failed"), ("note=never", "ok")]
-    assert records[1]["error"] == "worker lost (2 attempts): ConnectionError: worker tcp://w5 died"
+    assert records[1]["error"] == "its worker failed (2 attempts): ConnectionError: worker tcp://w5 died"
+    assert records[1]["wall_time_s"] is None  # no worker returned it
     assert sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.ipynb")) == \
         ["note=never/02_wait.ipynb", "note=once/02_wait.ipynb"]  # a lost run leaves no notebook
     kept = nbformat.read(out / "note=once" / "02_wait.ipynb", as_version=4)
@@ -292,8 +293,9 @@ def test_on_a_terminal_progress_shows_the_cell_each_running_lesson_executes(note
     progress.finished(runs[0])
     progress.close()
     bars = terminal.getvalue()
-    assert "02_wait [note=a]: cell 4/5, while time.monotonic() < deadline:" in bars
-    assert "02_wait [note=b]: cell 3/5, import os" in bars
+    assert "02_wait [note=a]: cell 4/5: while time.monotonic() < deadline:" in bars
+    assert "02_wait [note=b]: cell 3/5: import os" in bars
+    assert "02_wait [note=b]: starting its kernel" in bars
     assert "1/2" in bars and "run/s" in bars  # the bar over all runs
     assert capsys.readouterr().out.splitlines() == [
         "[1/2] running 02_wait [note=a] on tcp://10.0.0.5:4000; 1 waiting",
@@ -334,8 +336,8 @@ def test_a_run_returns_its_executed_notebook_and_reports_each_cell(notebooks, tm
     assert "waited c" in str(executed.cells[-1].outputs)
     assert channel.sent[0] == {"key": 7, "event": "start", "worker": "", "pid": os.getpid()}
     cells = [(m["index"], m["count"], m["source"]) for m in channel.sent[1:]]
-    assert cells == [(0, 4, "# 02_wait"), (1, 4, "seconds = 0.0  # the longest wait"),
-                     (2, 4, "# Parameters"), (3, 4, "import os")]  # papermill inserts the third
+    assert cells == [(0, 3, "seconds = 0.0  # the longest wait"), (1, 3, "# Parameters"),
+                     (2, 3, "import os")]  # code cells only; papermill inserts the second
     assert list(scratch.iterdir()) == []  # the scratch folder is gone
 
     failing = execute.Job(8, job.notebook, {"seconds": "soon"}, "python3", channel)
@@ -725,7 +727,7 @@ def test_a_dask_worker_killed_mid_run_loses_no_finished_run(notebooks, dask_clus
         assert [r["status"] for r in records.values()] == ["ok"] * 3
     else:  # or reported failed, with the cause
         assert result == [1] and records[lost]["status"] == "failed", printed
-        assert records[lost]["error"].startswith("worker lost"), records[lost]
+        assert records[lost]["error"].startswith("its worker failed"), records[lost]
     finished = {path: path.read_bytes() for path in out.glob("*/*.ipynb")}
     assert len(finished) == sum(r["status"] == "ok" for r in records.values())
     for path in finished:

@@ -119,21 +119,21 @@ class Progress:
         self._close_cells(key)
         if not self.bar.disable:
             self.slots[key] = min(set(range(1, len(self.slots) + 2)) - set(self.slots.values()))
-            self.cells[key] = self._tqdm(total=0, desc=run.label, position=self.slots[key], leave=False,
-                                         file=sys.stderr, dynamic_ncols=True,
-                                         bar_format="{desc}: cell {n}/{total}{postfix}")
+            self.cells[key] = self._tqdm(desc=f"{run.label}: starting its kernel", bar_format="{desc}",
+                                         position=self.slots[key], leave=False, file=sys.stderr,
+                                         dynamic_ncols=True)
 
     def cell(self, key: int, index: int, count: int, source: str) -> None:
         bar = self.cells.get(key)
-        if bar is not None:  # "cell 4/12, model.fit(...)": the cell it executes now
-            bar.total, bar.n = count, index + 1
-            bar.set_postfix_str(source, refresh=True)
+        if bar is not None:  # "cell 4/12: model.fit(...)": the code cell it executes now
+            label = self.runs[key].label
+            bar.set_description_str(f"{label}: cell {index + 1}/{count}: {source}", refresh=True)
 
     def finished(self, run: Run) -> None:
         self._close_cells(self.runs.index(run))
         self.bar.update()
-        self.bar.write(f"  {run.status}: {run.label} in {run.wall_time_s:.1f} s; "
-                       f"{run.error or results_text(run)}")
+        took = "" if run.wall_time_s is None else f" in {run.wall_time_s:.1f} s"
+        self.bar.write(f"  {run.status}: {run.label}{took}; {run.error or results_text(run)}")
 
     def _close_cells(self, key: int) -> None:
         self.slots.pop(key, None)
@@ -178,14 +178,12 @@ def execute(runs: list[Run], out: Path, executor, force: bool = False, kernel: s
                 try:
                     outcome = future.result()
                 except Exception as error:  # the worker, not the lesson, failed
-                    if executor.recover(future, error):
-                        if run.status != "running":  # never started: hand it out again, free
-                            run.attempts -= 1
-                        if run.attempts < ATTEMPTS:
-                            submit(run)
-                            continue
+                    # A broken local pool fails its waiting runs too: they count an attempt as well.
+                    if executor.recover(future, error) and run.attempts < ATTEMPTS:
+                        submit(run)
+                        continue
                     cause = " ".join(f"{type(error).__name__}: {error}".split())[:500]
-                    outcome = Outcome(None, f"worker lost ({run.attempts} attempts): {cause}", 0.0, "")
+                    outcome = Outcome(None, f"its worker failed ({run.attempts} attempts): {cause}", None, "")
                 if run.status != "running":  # it finished before its start was shown
                     progress.started(runs.index(run), len(pending))
                 finish(run, outcome, out, hashes[run.lesson])

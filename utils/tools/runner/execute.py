@@ -37,7 +37,7 @@ class Job:
 class Outcome:
     notebook: str | None  # the executed notebook as JSON text; None when papermill wrote none
     error: str  # why papermill failed, as one line; "" when it succeeded
-    wall_time_s: float
+    wall_time_s: float | None  # None when no worker returned the run
     worker: str  # the Dask worker's address; "" in the local pool
 
 
@@ -111,16 +111,19 @@ def _register_engine() -> None:
     from papermill.engines import NBClientEngine, papermill_engines
 
     class CellReportingEngine(NBClientEngine):
-        """papermill's nbclient engine, calling ``on_cell(index, count, source)`` as each cell starts."""
+        """papermill's nbclient engine, calling ``on_cell(index, count, source)`` as each code cell starts.
+
+        ``index`` counts code cells only, from 0; ``count`` is the number of code cells.
+        """
 
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, on_cell=None, **kwargs):
             cell_start = nb_man.cell_start
-            count = len(nb_man.nb.cells)
+            code = [index for index, cell in enumerate(nb_man.nb.cells) if cell.cell_type == "code"]
 
             def reporting_cell_start(cell, cell_index=None, **more):
-                if on_cell is not None:
-                    on_cell(cell_index or 0, count, cell.source)
+                if on_cell is not None and cell_index in code:
+                    on_cell(code.index(cell_index), len(code), cell.source)
                 return cell_start(cell, cell_index, **more)
 
             nb_man.cell_start = reporting_cell_start
