@@ -1,11 +1,18 @@
-"""pyproject.toml is the one list of dependencies; environment.yml installs from it."""
+"""pyproject.toml is the one list of dependencies and packages; environment.yml installs from it.
+
+The tooling (utils.tools) is installed too, and stays apart from what lessons import.
+"""
 
 from __future__ import annotations
 
+import ast
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import nbformat
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -85,3 +92,38 @@ def test_python_and_lowest_versions_agree_everywhere():
         assert stated in supported, f"the README's Supported versions section must say {stated!r}"
     assert "Python 3." not in readme.replace(supported, ""), \
         "state the Python version once, in Supported versions"
+
+
+def test_every_package_is_installed_and_the_course_command_is_the_tools_cli():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    found = sorted(".".join(path.parent.relative_to(REPO).parts)
+                   for path in (REPO / "utils").rglob("__init__.py"))
+    assert config["tool"]["setuptools"]["packages"] == found
+    assert config["project"]["scripts"] == {"course": "utils.tools.cli:main"}
+    extras = config["project"]["optional-dependencies"]
+    assert [d for d in extras["cluster"] if d.startswith("distributed")]
+    itself = [Requirement(d) for d in extras["test"] if Requirement(d).name == "cnn-keras-course"]
+    assert [r.extras >= {"course", "cluster"} for r in itself] == [True]  # the tests use Dask
+
+
+def imported_modules(source: str) -> list[str]:
+    nodes = list(ast.walk(ast.parse(source)))
+    return ([node.module or "" for node in nodes if isinstance(node, ast.ImportFrom)]
+            + [alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names])
+
+
+def test_what_lessons_import_never_imports_the_tooling():
+    """The lessons' library (utils/*.py) and the notebooks stay apart from utils.tools."""
+    for path in (REPO / "utils").glob("*.py"):
+        if path.name != "__main__.py":  # `python -m utils` is the course command
+            tooling = [m for m in imported_modules(path.read_text()) if m.startswith("utils.tools")]
+            assert not tooling, f"utils/{path.name} imports {tooling}"
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        code = [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+        assert not [source for source in code if "utils.tools" in source], path.name
+
+
+def test_the_course_command_runs_as_python_m_utils():
+    done = subprocess.run([sys.executable, "-m", "utils", "run", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "usage: course run" in done.stdout and "--scheduler ADDRESS" in done.stdout
