@@ -83,5 +83,5 @@ def wait_lesson(folder: Path, name: str = "02_wait") -> Path:
         "deadline = time.monotonic() + seconds\n"
         "while time.monotonic() < deadline and not (release and os.path.exists(release)):\n"
         "    time.sleep(0.1)\n"
-        "print('waited', note)",
+        "print('waited', note, 'in the folder', os.path.basename(os.getcwd()))",
     )

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import Future
@@ -327,23 +328,46 @@ class RecordingChannel:
 def test_a_run_returns_its_executed_notebook_and_reports_each_cell(notebooks, tmp_path, monkeypatch):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    monkeypatch.setenv("TMPDIR", str(scratch))  # where the run's scratch folder goes
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the run's scratch folder goes
     channel = RecordingChannel()
     job = execute.Job(7, (notebooks / "02_wait.ipynb").read_text(), {"note": "c"}, "python3", channel)
     outcome = execute.execute_run(job)
     assert outcome.error == "" and outcome.worker == "" and outcome.wall_time_s > 0
     executed = nbformat.reads(outcome.notebook, as_version=4)
-    assert "waited c" in str(executed.cells[-1].outputs)
     assert channel.sent[0] == {"key": 7, "event": "start", "worker": "", "pid": os.getpid()}
     cells = [(m["index"], m["count"], m["source"]) for m in channel.sent[1:]]
     assert cells == [(0, 3, "seconds = 0.0  # the longest wait"), (1, 3, "# Parameters"),
                      (2, 3, "import os")]  # code cells only; papermill inserts the second
-    assert list(scratch.iterdir()) == []  # the scratch folder is gone
+    assert re.search(r"waited c in the folder course-run-\w+", str(executed.cells[-1].outputs))
+    assert list(scratch.iterdir()) == []  # the kernel's scratch folder, made there, is gone
 
     failing = execute.Job(8, job.notebook, {"seconds": "soon"}, "python3", channel)
     outcome = execute.execute_run(failing)  # the lesson fails: the notebook shows where
     assert outcome.error.startswith("PapermillExecutionError")
     assert dispatch.error_line(nbformat.reads(outcome.notebook, as_version=4)).startswith("TypeError")
+
+
+def test_runs_at_once_in_threads_of_one_process_keep_to_their_own_folders(notebooks, tmp_path, monkeypatch):
+    """As in a Dask worker with two threads: one run ends while the other one executes."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where scratch folders go
+    here, outcomes = os.getcwd(), {}
+    channel = RecordingChannel()
+    text = (notebooks / "02_wait.ipynb").read_text()
+
+    def run(note: str, seconds: float) -> None:
+        outcomes[note] = execute.execute_run(execute.Job(0, text, {"note": note, "seconds": seconds},
+                                                         "python3", channel))
+
+    first = threading.Thread(target=run, args=("first", 0.5))
+    first.start()
+    wait_for(lambda: any(m.get("source") == "import os" for m in channel.sent), "the first run's wait")
+    second = threading.Thread(target=run, args=("second", 1.0))
+    second.start()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert {note: outcome.error for note, outcome in outcomes.items()} == {"first": "", "second": ""}
+    assert os.getcwd() == here  # no run changed this process's folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notebooks"]  # their scratch folders are gone
 
 
 def test_a_run_in_a_local_process(notebooks, tmp_path, monkeypatch, capsys):
@@ -623,16 +647,37 @@ def test_runs_into_different_folders_do_not_interfere(notebooks, wait_env, tmp_p
 @dataclass
 class Cluster:
     address: str
-    scheduler: subprocess.Popen
-    workers: list[subprocess.Popen]
-    started: Path  # where the wait lessons on its workers leave their markers
-    release: Path  # the file they wait for
-    scratch: Path  # its kernels' scratch folders are under here
+    folder: Path
+    env: dict[str, str]  # its processes' environment, hence their kernels'
+    logs: object  # where its processes write
+    processes: list[subprocess.Popen]  # the scheduler first, then the workers
+
+    @property
+    def started(self) -> Path:  # where the wait lessons on its workers leave their markers
+        return self.folder / "started"
+
+    @property
+    def release(self) -> Path:  # the file they wait for
+        return self.folder / "release"
+
+    @property
+    def scratch(self) -> Path:  # its kernels' scratch folders are under here
+        return self.folder / "tmp"
+
+    def start_worker(self, name: str, *options: str) -> subprocess.Popen:
+        """`dask worker` on 127.0.0.1, without a nanny: killing it kills the worker."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dask", "worker", self.address, "--name", name, "--no-nanny",
+             "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60",
+             "--local-directory", str(self.folder / name), *options],
+            env=self.env, stdout=self.logs, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
 
 
 @pytest.fixture(scope="module")
 def dask_cluster(tmp_path_factory, test_keras_env):
-    """`dask scheduler` and two `dask worker` processes (one thread each, no nanny) on 127.0.0.1."""
+    """`dask scheduler` and two `dask worker` processes (one thread each) on 127.0.0.1."""
     from distributed import Client
 
     folder = tmp_path_factory.mktemp("dask")
@@ -641,28 +686,23 @@ def dask_cluster(tmp_path_factory, test_keras_env):
     env = {**os.environ, **test_keras_env, "COURSE_MODEL_CACHE": str(folder / "model-cache"),
            "RUNNER_TEST_STARTED": str(folder / "started"), "RUNNER_TEST_RELEASE": str(folder / "release"),
            "TMPDIR": str(folder / "tmp")}
-    dask = [sys.executable, "-m", "dask"]
     scheduler_file = folder / "scheduler.json"
-    logs = open(folder / "dask.log", "w")
-    started = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                 "--scheduler-file", str(scheduler_file), "--idle-timeout", "900"],
-                                env=env, stdout=logs, stderr=subprocess.STDOUT)]
+    cluster = Cluster("", folder, env, open(folder / "dask.log", "w"), [])
+    cluster.processes.append(subprocess.Popen(
+        [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(scheduler_file), "--idle-timeout", "900"],
+        env=env, stdout=cluster.logs, stderr=subprocess.STDOUT))
     try:
         wait_for(scheduler_file.is_file, "the scheduler's address", timeout=60)
-        address = json.loads(scheduler_file.read_text())["address"]
-        for name in ("a", "b"):
-            started.append(subprocess.Popen(
-                [*dask, "worker", address, "--name", f"worker-{name}", "--nthreads", "1", "--no-nanny",
-                 "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60",
-                 "--local-directory", str(folder / f"worker-{name}")],
-                env=env, stdout=logs, stderr=subprocess.STDOUT))
-        with Client(address, timeout="30s") as client:
+        cluster.address = json.loads(scheduler_file.read_text())["address"]
+        for name in ("worker-a", "worker-b"):
+            cluster.start_worker(name, "--nthreads", "1")
+        with Client(cluster.address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=120)
-        yield Cluster(address, started[0], started[1:], folder / "started", folder / "release",
-                      folder / "tmp")
+        yield cluster
     finally:
-        stop_processes([*started[1:], started[0]])  # the workers first, then the scheduler
-        logs.close()
+        stop_processes([*cluster.processes[1:], cluster.processes[0]])  # the workers, then the scheduler
+        cluster.logs.close()
         assert leftovers(folder) == [], (folder / "dask.log").read_text()[-3000:]
 
 
@@ -684,6 +724,33 @@ def test_on_a_dask_cluster_the_summary_equals_a_local_runs(local_matrix, dask_cl
         assert executed.metadata.papermill.input_path == \
             str(local_matrix.notebooks / f"{record['lesson']}.ipynb")
     assert leftovers(dask_cluster.scratch) == []  # no kernel outlives its run
+
+
+@pytest.mark.slow
+def test_resources_send_each_run_to_a_worker_that_offers_them(notebooks, dask_cluster, tmp_path, capsys):
+    from distributed import Client
+
+    out = tmp_path / "runs"
+    runner, result = course_run_in_thread(
+        "--notebooks", str(notebooks), "--lessons", "02", "--set", "note=g1", "--set", "note=g2",
+        "--set", "seconds=2.0", "--out", str(out), "--scheduler", dask_cluster.address,
+        "--resources", "GPU=1")
+    wait_for(lambda: (out / "summary.json").is_file(), "the runs to be handed out")
+    time.sleep(1.5)
+    assert not list(dask_cluster.started.glob("g*")), "a run started on a worker without a GPU"
+    dask_cluster.start_worker("worker-gpu", "--nthreads", "2", "--resources", "GPU=1")
+    wait_for(lambda: markers(dask_cluster.started, "g*", 1), "a run on the GPU worker")
+    assert len(list(dask_cluster.started.glob("g*"))) == 1  # two threads, one GPU: one run at a time
+    runner.join(timeout=120)
+    assert result == [0]
+    with Client(dask_cluster.address, timeout="30s") as client:
+        gpu = next(address for address, info in client.scheduler_info()["workers"].items()
+                   if info["name"] == "worker-gpu")
+    printed = capsys.readouterr()
+    assert "no worker offers GPU yet; runs wait for one" in printed.err
+    assert "each run needs GPU=1)" in printed.out
+    assert re.findall(r"running 02_wait \[note=g.-seconds=2.0\] on (\S+);", printed.out) == [gpu, gpu]
+    assert [r["status"] for r in summary(out)] == ["ok", "ok"]
 
 
 @pytest.mark.slow
@@ -714,7 +781,7 @@ def test_a_dask_worker_killed_mid_run_loses_no_finished_run(notebooks, dask_clus
     runner, result = course_run_in_thread(*args)
     first = wait_for(lambda: markers(dask_cluster.started, "k*-120.0", 2), "two runs to start")
     kernel, worker = marker_pids(first[0])
-    killed = next(process for process in dask_cluster.workers if process.pid == worker)
+    killed = next(process for process in dask_cluster.processes[1:] if process.pid == worker)
     killed.kill()  # SIGKILL: the worker dies mid-run, as a lost machine would
     killed.wait(timeout=10)
     lost = f"note={first[0].name.split('-')[0]}-seconds=120.0"

@@ -67,9 +67,11 @@ def execute_run(job: Job) -> Outcome:
                                    daemon=True)
         watcher.start()
         try:
+            # The kernel starts in the scratch folder (nbclient's resources path). papermill's own
+            # `cwd` would change this process's folder, which a Dask worker's other runs share.
             papermill.execute_notebook(str(lesson), str(executed), parameters=job.parameters,
-                                       kernel_name=job.kernel, cwd=scratch, progress_bar=False,
-                                       engine_name=ENGINE, on_cell=on_cell)
+                                       kernel_name=job.kernel, progress_bar=False, engine_name=ENGINE,
+                                       on_cell=on_cell, resources={"metadata": {"path": scratch}})
         except Exception as exc:  # the lesson failed, or its kernel did: the notebook shows which
             error = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
         finally:

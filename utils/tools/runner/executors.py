@@ -54,7 +54,8 @@ class LocalPool:
 
     def __init__(self, jobs: int):
         self.jobs = jobs
-        # Spawned, not forked: the runner may have imported TensorFlow, which does not survive a fork.
+        # Spawned, not forked: the runner may have imported TensorFlow (to check an architecture),
+        # which does not survive a fork.
         self._context = multiprocessing.get_context("spawn")
         self._progress = self._context.Queue()
         self.channel = LocalChannel()
@@ -71,12 +72,7 @@ class LocalPool:
         return future
 
     def messages(self) -> list[dict]:
-        found = []
-        while True:
-            try:
-                found.append(self._progress.get_nowait())
-            except queue.Empty:
-                return found
+        return _drain(self._progress)
 
     def recover(self, future: Future, error: BaseException) -> bool:
         """After a lost worker: a new pool when this one broke; whether the run may be submitted again."""
@@ -150,11 +146,11 @@ class DaskCluster:
         self._progress: queue.Queue = queue.Queue()
         self.client.subscribe_topic(self.channel.topic, lambda event: self._progress.put(event[1]))
         self._executor = self.client.get_executor(pure=False, resources=resources or None)
-        workers = self.client.scheduler_info()["workers"].values()
-        threads = sum(worker["nthreads"] for worker in workers)
-        self.description = (f"the Dask cluster at {address} ({_count(len(workers), 'worker')}, "
-                            f"{_count(threads, 'thread')}"
+        threads = self.client.nthreads()  # worker address -> its threads
+        self.description = (f"the Dask cluster at {address} ({_count(len(threads), 'worker')}, "
+                            f"{_count(sum(threads.values()), 'thread')}"
                             + (f"; each run needs {_resources_text(resources)}" if resources else "") + ")")
+        workers = self.client.scheduler_info()["workers"].values()
         missing = [name for name in resources or {}
                    if not any(worker.get("resources", {}).get(name) for worker in workers)]
         if missing:
@@ -166,18 +162,13 @@ class DaskCluster:
         return self._executor.submit(execute_run, job)
 
     def messages(self) -> list[dict]:
-        found = []
-        while True:
-            try:
-                found.append(self._progress.get_nowait())
-            except queue.Empty:
-                return found
+        return _drain(self._progress)
 
     def recover(self, future: Future, error: BaseException) -> bool:
         return True  # a lost worker (KilledWorker) or connection: the scheduler places the run anew
 
     def stop(self) -> None:
-        """Cancel every run: those waiting at once, running lessons before their next cell."""
+        """Cancel every run; a running lesson's worker then ends its kernel (execute.py)."""
         self._executor.shutdown(wait=False)
 
     def close(self) -> None:
@@ -193,6 +184,15 @@ def _probe(address: str) -> None:
     get_backend(scheme)  # ValueError naming the known schemes
     if scheme == "tcp":
         socket.create_connection(parse_host_port(location), timeout=10).close()
+
+
+def _drain(messages) -> list[dict]:
+    found = []
+    while True:
+        try:
+            found.append(messages.get_nowait())
+        except queue.Empty:
+            return found
 
 
 def _count(number: int, noun: str) -> str:
