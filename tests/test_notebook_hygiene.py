@@ -172,7 +172,7 @@ def test_ruff():
 @each_notebook
 def test_title_states_the_level_and_run_time_of_its_page(path):
     """The title cell and the lesson page give the same level and measured run time."""
-    from utils import lessons
+    from utils.tools import lessons
 
     page = REPO / "lessons" / f"{path.stem}.md"
     meta, _ = lessons.parse_page(page)

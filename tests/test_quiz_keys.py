@@ -11,7 +11,8 @@ import math
 import re
 from pathlib import Path
 
-from utils import data, lessons, models, regularize, training
+from utils import data, models, regularize, training
+from utils.tools import lessons
 
 import keras
 import numpy as np

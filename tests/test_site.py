@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from utils.course import GITHUB_BRANCH, GITHUB_REPOSITORY, colab_url
-from utils.lessons import heading, load_lessons
+from utils.tools.lessons import heading, load_lessons
 
 import pytest
 from browser_jupyterlab import descendant_pids, find_chromium, free_port, is_alive, launch_chromium

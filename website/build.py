@@ -5,7 +5,7 @@
 
 Each lesson page is the lesson's notebook with its stored outputs (the ones nbval checks),
 the objectives from its lesson page after the title, and the lesson page's quiz at the end.
-The landing page's table comes from utils.lessons.lesson_table, as the README's does; the
+The landing page's table comes from utils.tools.lessons.lesson_table, as the README's does; the
 instructors' page is a set of README sections. Sphinx renders it all; the hashes of every
 source file go into build-sources.json, so a build older than its sources can be told apart.
 """
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from utils import course
-from utils.lessons import heading, lesson_table, load_lessons
+from utils.tools.lessons import heading, lesson_table, load_lessons
 
 import nbformat
 
@@ -33,7 +33,7 @@ WEBSITE = ROOT / "website"
 DEFAULT_OUT = ROOT / "_build" / "site"
 STAMP = "build-sources.json"
 SOURCES = ("notebooks/[0-9][0-9]_*.ipynb", "lessons/[0-9][0-9]_*.md", "README.md", "website/*.py",
-           "website/_static/*", "website/badges/*", "utils/lessons.py", "utils/course.py")
+           "website/_static/*", "website/badges/*", "utils/tools/lessons.py", "utils/course.py")
 # README sections shown on the site, by heading; the landing page also gets the text above "## Lessons".
 LANDING_SECTIONS = ("Open the lessons",)
 INSTRUCTOR_SECTIONS = ("Quick start", "Re-run a lesson with other parameters",
