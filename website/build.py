@@ -36,7 +36,7 @@ SOURCES = ("notebooks/[0-9][0-9]_*.ipynb", "lessons/[0-9][0-9]_*.md", "README.md
            "website/_static/*", "website/badges/*", "utils/tools/lessons.py", "utils/course.py")
 # README sections shown on the site, by heading; the landing page also gets the text above "## Lessons".
 LANDING_SECTIONS = ("Open the lessons",)
-INSTRUCTOR_SECTIONS = ("Quick start", "Re-run a lesson with other parameters",
+INSTRUCTOR_SECTIONS = ("Quick start", "Supported versions", "Re-run a lesson with other parameters",
                        "Re-running lessons: the course runner", "Data")
 # Badge images from other hosts, replaced by local copies so that the site needs no network.
 LOCAL_BADGES = {
