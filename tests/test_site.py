@@ -92,6 +92,13 @@ def test_lesson_links_point_into_the_site_or_to_github():
         builder.localise("[x](gone.md)", "lessons/01_convolution_and_pooling.md", "index.md", pages, REPO)
 
 
+def test_an_anchor_to_a_section_the_page_leaves_out_points_to_github():
+    markdown = "## Quick start\n\nSee [versions](#supported-versions) and [start](#quick-start)."
+    assert builder.localise(markdown, "README.md", "instructors.md", {}, REPO).endswith(
+        f"[versions](https://github.com/{GITHUB_REPOSITORY}/blob/{GITHUB_BRANCH}/README.md"
+        "#supported-versions) and [start](#quick-start).")
+
+
 def test_keras_empty_html_summary_outputs_are_dropped():
     empty = {"output_type": "display_data", "data": {"text/html": ['<pre style="white-space:pre"></pre>\n'],
                                                      "text/plain": ["\n"]}}

@@ -93,12 +93,15 @@ def localise(markdown: str, origin: str, page: str, pages: dict[str, str], root:
     Badge images become the local copies. A relative link to a file that the site shows
     (``pages`` maps repository paths to site pages) points to that page; one to any other
     file of the repository points to the file on GitHub; one to a missing file is an error.
+    An anchor to a heading that this page leaves out points to that heading on GitHub.
     """
 
     def fix(match: re.Match) -> str:
         opening, target = match.groups()
         if target in LOCAL_BADGES:
             return f"{opening}/badges/{LOCAL_BADGES[target]})"
+        if target.startswith("#") and target[1:] not in headings:  # a section this page leaves out
+            return f"{opening}https://github.com/{course.GITHUB_REPOSITORY}/blob/{course.GITHUB_BRANCH}/{origin}{target})"
         if re.match(r"[a-z]+:|#", target):
             return match.group(0)
         path, _, anchor = target.partition("#")
@@ -110,7 +113,13 @@ def localise(markdown: str, origin: str, page: str, pages: dict[str, str], root:
             raise SiteError(f"{origin} links to {target}, but the repository has no {in_repo}")
         return f"{opening}https://github.com/{course.GITHUB_REPOSITORY}/blob/{course.GITHUB_BRANCH}/{in_repo})"
 
+    headings = {slug(title) for title in re.findall(r"(?m)^#{1,6} (.+)$", markdown)}
     return MARKDOWN_LINK.sub(fix, markdown)
+
+
+def slug(heading: str) -> str:
+    """A heading's anchor as GitHub and MyST write it: lower case, punctuation dropped, spaces to -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
 def quiz_section(lesson: dict) -> str:
