@@ -144,3 +144,40 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: str = "va
     if padding == "valid":
         return (size - kernel) // stride + 1
     raise ValueError(f"unknown padding {padding!r}; valid choices: same, valid")
+
+
+def residual_block(x, filters: int, stride: int = 1, name: str = "block"):
+    """A ResNet basic block: conv–BN–ReLU, conv–BN, plus the input, then ReLU. Introduced in lesson 06.
+
+    Where the block changes the shape (a stride, or a new number of channels), the shortcut is
+    a 1×1 convolution with the same stride, followed by batch norm: the projection shortcut.
+    """
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    y = layers.BatchNormalization(name=f"{name}_bn1")(y)
+    y = layers.Activation("relu", name=f"{name}_relu1")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj")(x)
+        shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+    y = layers.Add(name=f"{name}_add")([y, shortcut])
+    return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def small_resnet(input_shape, num_classes: int, widths=(32, 64, 128),
+                 name: str = "small_resnet") -> keras.Model:
+    """A stem, one residual block per width (each after the first halves the map), global average
+    pooling and a softmax layer. Introduced in lesson 06.
+
+    The layer ``gap`` ends the backbone: ``keras.Model(model.inputs, model.get_layer("gap").output)``.
+    """
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.Activation("relu", name="stem_relu")(x)
+    for index, filters in enumerate(widths):
+        x = residual_block(x, filters, stride=1 if index == 0 else 2, name=f"block{index + 1}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
