@@ -57,12 +57,10 @@ test-lowest: system-deps-course $(LOWEST)/.installed
 	COURSE_MODEL_CACHE=$$(mktemp -d) $(LOWEST)/bin/python -m pytest -m "not slow and not browser" \
 	  tests notebooks/01_*.ipynb notebooks/02_*.ipynb
 
-# Maintainers: re-execute every lesson in place with default parameters.
+# Maintainers: re-execute every lesson in place with default parameters and a fresh model cache,
+# timed (nbconvert, then nbstripout). LESSONS=06,07 re-executes only those.
 notebooks: $(STAMP) data
-	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 "$$nb" \
-	    && $(BIN)/nbstripout --keep-output --keep-count "$$nb" || exit 1; \
-	done
+	$(BIN)/python benchmarks/lesson_times.py --in-place $(if $(LESSONS),--lessons $(LESSONS))
 
 lessons-table: $(STAMP)
 	$(BIN)/course lessons table --write

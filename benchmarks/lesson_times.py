@@ -7,8 +7,13 @@ order. Each lesson's time is papermill's wall time for the whole notebook, kerne
 included. `--write` records the times in the lesson pages' `run_time` and the notebooks' title
 cells, and regenerates the README's lesson table.
 
-example:
+`--in-place` executes each notebook in place instead, as `make notebooks` does (nbconvert, then
+nbstripout), with the same fresh model cache, and times each the same way: one run both stores
+the outputs and measures the times.
+
+examples:
   python benchmarks/lesson_times.py --write
+  python benchmarks/lesson_times.py --in-place --write
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from utils.course import padded_table
+from utils.course import padded_table, read_results
 from utils.tools import cli, lessons
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +47,35 @@ def run_course(out: Path) -> tuple[list[dict], float]:
     if not summary.is_file():
         sys.exit(f"lesson_times: `course run` wrote no summary (exit status {done.returncode})")
     return json.loads(summary.read_text())["runs"], total
+
+
+def run_in_place(out: Path, stems: list[str] | None = None) -> tuple[list[dict], float]:
+    """Execute every lesson notebook in place (``make notebooks``), timed one by one."""
+    notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    unknown = sorted(set(stems or []) - {notebook.stem[:2] for notebook in notebooks})
+    if unknown:
+        sys.exit(f"lesson_times: no lesson {', '.join(unknown)}; "
+                 f"valid choices: {', '.join(n.stem[:2] for n in notebooks)}")
+    env = dict(os.environ)
+    env["COURSE_MODEL_CACHE"] = str(out / "model-cache")
+    bin_dir = Path(sys.executable).parent
+    runs, started = [], time.perf_counter()
+    for notebook in notebooks:
+        if stems and notebook.stem[:2] not in stems:
+            continue
+        began = time.perf_counter()
+        done = subprocess.run([str(bin_dir / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
+                               "--inplace", "--ExecutePreprocessor.timeout=900", str(notebook)], env=env)
+        seconds = time.perf_counter() - began
+        subprocess.run([str(bin_dir / "nbstripout"), "--keep-output", "--keep-count", str(notebook)],
+                       check=True)
+        ok = done.returncode == 0
+        results = read_results(json.loads(notebook.read_text(encoding="utf-8"))) if ok else {}
+        runs.append({"lesson": notebook.stem, "status": "ok" if ok else "failed",
+                     "wall_time_s": seconds if ok else None, "results": results})
+        if not ok:
+            break  # later lessons may need this one's model
+    return runs, time.perf_counter() - started
 
 
 def table(runs: list[dict]) -> str:
@@ -87,10 +121,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the times into lessons/*.md (run_time) and the README's lesson table")
     parser.add_argument("--keep", metavar="DIR", default=None,
                         help="keep the executed notebooks and summary in DIR (default: a scratch folder)")
+    parser.add_argument("--in-place", action="store_true",
+                        help="execute the notebooks in place, as `make notebooks` does")
+    parser.add_argument("--lessons", default=None,
+                        help="with --in-place: only these lessons, e.g. 06,07 (default: all)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lesson-times-") as scratch:
         out = Path(args.keep) if args.keep else Path(scratch)
-        runs, total = run_course(out)
+        if args.in_place:
+            runs, total = run_in_place(out, args.lessons.split(",") if args.lessons else None)
+        else:
+            runs, total = run_course(out)
     print(f"\nLessons with default parameters, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{os.cpu_count()} cores, {platform.machine()}, load average {os.getloadavg()[0]:.1f}\n")
     print(table(runs))

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from utils import models
+from utils.course import RESULTS_MIME
 from utils.tools import lessons
 
 import pytest
@@ -189,3 +190,23 @@ def test_lesson_times_write_only_measured_lessons(lesson_times, tmp_path, monkey
     assert "**Run time:** 1 min 40 s on 2 CPU cores" in "".join(title["source"])
     assert (tmp_path / "notebooks" / "02_cnn_architecture.ipynb").read_text() == \
         (REPO / "notebooks" / "02_cnn_architecture.ipynb").read_text()
+
+
+def test_lesson_times_in_place_executes_stores_and_times(lesson_times, tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    notebook = tmp_path / "notebooks" / "01_tiny.ipynb"
+    # what course.record_results displays, without importing the course (and TensorFlow)
+    code = f"display({{'{RESULTS_MIME}': {{'lesson': '01', 'answer': 6 * 7}}}}, raw=True)"
+    notebook.write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                   "source": code}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+    monkeypatch.setattr(lesson_times, "REPO", tmp_path)
+    runs, _ = lesson_times.run_in_place(tmp_path / "scratch")
+    assert [(r["lesson"], r["status"], r["results"]["answer"]) for r in runs] == [("01_tiny", "ok", 42)]
+    assert runs[0]["wall_time_s"] > 0
+    stored = json.loads(notebook.read_text())["cells"][0]
+    assert stored["execution_count"] == 1 and stored["outputs"]  # executed in place, outputs kept
+    with pytest.raises(SystemExit, match="no lesson 09; valid choices: 01"):
+        lesson_times.run_in_place(tmp_path / "scratch", ["09"])
