@@ -51,20 +51,21 @@ def test_every_lesson_has_two_or_three_exercises_in_place(path):
     notebook, number = read(path), path.name[:2]
     found = exercise_cells(notebook)
     assert 2 <= len(found) <= 3, f"notebooks/{path.name}: {len(found)} exercises, expected 2 or 3"
-    assert [exercise_id for exercise_id, *_ in found] == [f"{number}.{k}" for k in range(1, len(found) + 1)], (
-        f"notebooks/{path.name}: each solution cell follows a '### Exercise {number}.k — title' cell, k = 1, 2…")
+    numbered = [f"{number}.{k}" for k in range(1, len(found) + 1)]
+    assert [exercise_id for exercise_id, *_ in found] == numbered, (
+        f"notebooks/{path.name}: each solution cell follows an '### Exercise {number}.k — title' cell")
     sources = [cell.source for cell in notebook.cells]
     intro = next(i for i, s in enumerate(sources) if s.startswith("## Exercises"))
     check_yourself = next(i for i, s in enumerate(sources) if s.startswith("## Check yourself"))
     assert " ".join(sources[intro].split()) == " ".join(exercises.exercises_intro(path.name).split())
     for exercise_id, task, solution, check in found:
-        assert intro < notebook.cells.index(task) < check_yourself, f"exercise {exercise_id} outside its section"
+        assert intro < notebook.cells.index(task) < check_yourself, f"{exercise_id} is outside its section"
         call = CHECK_CALL.search(check.source)
         assert call and f"{call[2]}.{call[3]}" == exercise_id, (
             f"exercise {exercise_id}: the cell after its solution must call checks.exercise_"
             f"{exercise_id.replace('.', '_')}(<function>)")
         assert callable(getattr(checks, call[1]))
-        assert f"def {call[4]}(" in solution.source, f"exercise {exercise_id}: the solution cell defines {call[4]}"
+        assert f"def {call[4]}(" in solution.source, f"{exercise_id}: the solution cell defines {call[4]}"
 
 
 def _namespace_before(notebook, stop) -> dict:
@@ -116,7 +117,8 @@ def test_student_version_has_stubs_badges_and_no_solutions(path):
 
 def _notebook(*cells) -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_markdown_cell("# Lesson 99\n\n" + exercises.badge_row("notebooks/99_x.ipynb"))]
+    title = "# Lesson 99\n\n" + exercises.badge_row("notebooks/99_x.ipynb")
+    notebook.cells = [nbformat.v4.new_markdown_cell(title)]
     for kind, source, tags in cells:
         cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
         cell.metadata["tags"] = tags
@@ -124,7 +126,8 @@ def _notebook(*cells) -> nbformat.NotebookNode:
     return notebook
 
 
-SOLUTION = "def f(x):\n    y = 1\n    # BEGIN SOLUTION\n    # HINT: add one\n    return x + y\n    # END SOLUTION"
+SOLUTION = "\n".join(["def f(x):", "    y = 1", "    # BEGIN SOLUTION", "    # HINT: add one",
+                      "    return x + y", "    # END SOLUTION"])
 
 
 def test_stub_takes_the_hint_or_names_the_exercise():
@@ -135,14 +138,16 @@ def test_stub_takes_the_hint_or_names_the_exercise():
     notebook.cells[2].execution_count = 3
     student = exercises.student_version(notebook, "notebooks/99_x.ipynb")
     assert student.cells[2].source == 'def f(x):\n    y = 1\n    raise NotImplementedError("add one")'
-    assert student.cells[4].source.endswith('raise NotImplementedError("write your solution to exercise 99.2")')
+    default = 'raise NotImplementedError("write your solution to exercise 99.2")'
+    assert student.cells[4].source.endswith(default)
     assert student.cells[2].outputs == [] and student.cells[2].execution_count is None
     assert notebook.cells[2].outputs, "the lesson itself is left unchanged"
 
 
 @pytest.mark.parametrize("cells, message", [
     ([("code", "def f():\n    return 1", ["solution"])], "cell 1: tagged 'solution' but has no"),
-    ([("code", "def f():\n    # BEGIN SOLUTION\n    return 1", ["solution"])], "line 2 has no '# END SOLUTION'"),
+    ([("code", "def f():\n    # BEGIN SOLUTION\n    return 1", ["solution"])],
+     "line 2 has no '# END SOLUTION'"),
     ([("code", "def f():\n    return 1\n    # END SOLUTION", ["solution"])], "without a '# BEGIN SOLUTION'"),
     ([("code", "def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    # END SOLUTION", ["solution"])],
      "inside the region opened on line 2"),
@@ -173,8 +178,9 @@ def test_build_is_deterministic_and_check_sees_a_stale_folder(tmp_path, capsys):
     assert first == {p.name: p.read_bytes() for p in (root / "notebooks" / "exercises").glob("*.ipynb")}
     assert main(["exercises", "check", "--root", str(root)]) == 0
     lesson = root / "notebooks" / LESSONS[0].name
-    lesson.write_text(lesson.read_text(encoding="utf-8").replace("# BEGIN SOLUTION", "# BEGIN SOLUTION\\n    x = 1",
-                                                                  1), encoding="utf-8")
+    text = lesson.read_text(encoding="utf-8")
+    changed = text.replace("# BEGIN SOLUTION", "# BEGIN SOLUTION\\n    x = 1", 1)
+    lesson.write_text(changed, encoding="utf-8")
     capsys.readouterr()
     assert main(["exercises", "check", "--root", str(root)]) == 1
     assert f"notebooks/exercises/{LESSONS[0].name} differs from its lesson" in capsys.readouterr().err
