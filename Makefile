@@ -63,6 +63,12 @@ notebooks: $(STAMP) data
 	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 "$$nb" \
 	    && $(BIN)/nbstripout --keep-output --keep-count "$$nb" || exit 1; \
 	done
+	$(BIN)/course exercises build
+
+# The student notebooks notebooks/exercises/, generated from the lessons' solution cells.
+.PHONY: exercises
+exercises: $(STAMP)
+	$(BIN)/course exercises build
 
 lessons-table: $(STAMP)
 	$(BIN)/course lessons table --write
