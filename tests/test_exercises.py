@@ -68,13 +68,23 @@ def test_every_lesson_has_two_or_three_exercises_in_place(path):
         assert f"def {call[4]}(" in solution.source, f"{exercise_id}: the solution cell defines {call[4]}"
 
 
+def _is_definition(node) -> bool:
+    """An import, a function or a constant: what a solution may use besides its arguments."""
+    if isinstance(node, ast.Assign):
+        try:
+            ast.literal_eval(node.value)
+        except ValueError:
+            return False
+        return True
+    return isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef)
+
+
 def _namespace_before(notebook, stop) -> dict:
-    """The imports and function definitions of the cells before ``stop``, executed; nothing else."""
+    """The imports, functions and constants of the cells before ``stop``, executed; nothing else."""
     namespace: dict = {}
     for cell in notebook.cells[: notebook.cells.index(stop)]:
         if cell.cell_type == "code" and "google.colab" not in cell.source:
-            keep = [node for node in ast.parse(cell.source).body
-                    if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef)]
+            keep = [node for node in ast.parse(cell.source).body if _is_definition(node)]
             exec(compile(ast.Module(keep, type_ignores=[]), "<lesson>", "exec"), namespace)
     return namespace
 
@@ -87,7 +97,11 @@ def test_each_solution_passes_its_check(path, capsys):
         namespace = _namespace_before(notebook, solution)
         exec(solution.source, namespace)
         call = CHECK_CALL.search(check.source)
-        getattr(checks, call[1])(namespace[call[4]])
+        try:
+            getattr(checks, call[1])(namespace[call[4]])
+        except NameError as error:
+            pytest.fail(f"the solution of {exercise_id} uses {error.name!r}, which an earlier cell computes: "
+                        "a solution should need only its arguments, imports, functions and constants")
         assert f"Exercise {exercise_id}: correct" in capsys.readouterr().out
 
 
@@ -282,6 +296,21 @@ def test_grade_a_folder_of_submissions(subprocess_env, tmp_path, monkeypatch):
     assert passed == "False" and message.startswith("not run: the notebook stopped early (")
     assert "stopped early" in table["carl.ipynb", "total"][1]
     assert [row["submission"] for row in rows][-1] == "carl.ipynb", "one submission after the other"
+
+
+def test_grade_reports_a_time_out_and_keeps_going(tmp_path, monkeypatch):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    slow = _notebook(("code", "import time\ntime.sleep(60)", []), ("code", "checks.exercise_01_2(f)", []))
+    nbformat.write(slow, submissions / "slow.ipynb")
+    nbformat.write(_notebook(("code", "x = 1", [])), submissions / "tiny.ipynb")
+    out = tmp_path / "grades.csv"
+    assert main(["exercises", "grade", str(submissions), "--out", str(out), "--timeout", "2"]) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(row["submission"], row["exercise"]) for row in rows] == [
+        ("slow.ipynb", "01.2"), ("slow.ipynb", "total"), ("tiny.ipynb", "total")]
+    assert rows[0]["message"].startswith("not run: the notebook stopped early (CellTimeoutError")
+    assert rows[2]["message"] == "0 of 0 exercises passed"
 
 
 def test_grade_refuses_a_missing_folder(tmp_path, capsys):
