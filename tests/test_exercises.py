@@ -313,6 +313,22 @@ def test_grade_reports_a_time_out_and_keeps_going(tmp_path, monkeypatch):
     assert rows[2]["message"] == "0 of 0 exercises passed"
 
 
+def test_grades_written_before_a_grader_crash_are_kept(tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        nbformat.write(_notebook(), tmp_path / f"{name}.ipynb")
+
+    def grade_one(path, parameters, timeout):
+        if path.name == "b.ipynb":
+            raise KeyboardInterrupt  # the instructor stops the grader
+        return [{"submission": path.name, "exercise": "total", "passed": 0, "message": "none"}]
+
+    monkeypatch.setattr(exercises, "grade_submission", grade_one)
+    with pytest.raises(KeyboardInterrupt):
+        exercises.grade(tmp_path, tmp_path / "grades.csv", {}, 60)
+    rows = list(csv.DictReader((tmp_path / "grades.csv").open(encoding="utf-8")))
+    assert [row["submission"] for row in rows] == ["a.ipynb"]
+
+
 def test_grade_refuses_a_missing_folder(tmp_path, capsys):
     assert main(["exercises", "grade", str(tmp_path / "none"), "--out", str(tmp_path / "g.csv")]) == 2
     assert "is not a folder of submitted notebooks" in capsys.readouterr().err
