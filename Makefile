@@ -61,6 +61,12 @@ test-lowest: system-deps-course $(LOWEST)/.installed
 # timed (nbconvert, then nbstripout). LESSONS=06,07 re-executes only those.
 notebooks: $(STAMP) data
 	$(BIN)/python benchmarks/lesson_times.py --in-place $(if $(LESSONS),--lessons $(LESSONS))
+	$(BIN)/course exercises build
+
+# The student notebooks notebooks/exercises/, generated from the lessons' solution cells.
+.PHONY: exercises
+exercises: $(STAMP)
+	$(BIN)/course exercises build
 
 lessons-table: $(STAMP)
 	$(BIN)/course lessons table --write

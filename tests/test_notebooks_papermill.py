@@ -28,11 +28,12 @@ def execute(lesson: str, out: Path, env: dict[str, str], monkeypatch, **paramete
 
 # nbval runs every lesson at its defaults on Fashion-MNIST; these runs add what it does not:
 # the other datasets and input shapes, and the `limit` path, each lesson once per dataset.
-OTHER_DATASETS = ["mnist", "cifar10"]
+# MNIST's runs are the student notebooks' (tests/test_exercises.py): the same lessons with the
+# same QUICK settings, up to each exercise's stub, asserting the same results.
+OTHER_DATASETS = ["cifar10"]
 
 
-@pytest.mark.parametrize("dataset, counts", [
-    ("mnist", (93_322, 225_034, 60_554)), ("cifar10", (122_570, 315_722, 61_130))])
+@pytest.mark.parametrize("dataset, counts", [("cifar10", (122_570, 315_722, 61_130))])
 def test_lesson_02_counts_for_each_dataset(dataset, counts, subprocess_env, tmp_path, monkeypatch):
     results = execute("02", tmp_path / "02.ipynb", subprocess_env, monkeypatch, dataset=dataset)
     assert (results["cnn3_params"], results["cnn2_params"], results["cnn3_gap_params"]) == counts

@@ -1,4 +1,4 @@
-"""The `course` command: `course data …`, `course run …`, `course lessons …`.
+"""The `course` command: `course data …`, `course run …`, `course lessons …`, `course exercises …`.
 
 Each subcommand lives with the module it drives; this file only dispatches.
 """
@@ -55,11 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="course", description="Tools of the CNN course: data, lesson runs, lesson pages.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_data_parser(subparsers)
-    from utils.tools import lessons
+    from utils.tools import exercises, lessons
     from utils.tools.runner import cli as runner_cli
 
     runner_cli.add_parser(subparsers)
     lessons.add_parser(subparsers)
+    exercises.add_parser(subparsers)
     return parser
 
 

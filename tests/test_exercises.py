@@ -1,0 +1,340 @@
+"""Exercises: every lesson has them, their solutions pass, the student notebooks are generated
+from the lessons, stay up to date, run up to each stub, and a folder of them can be graded.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+from utils import checks
+from utils.tools import exercises
+from utils.tools.cli import main
+
+import nbformat
+import papermill
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LESSONS = exercises.lesson_notebooks(REPO)
+STUDENT = REPO / "notebooks" / exercises.FOLDER
+CHECK_CALL = re.compile(r"\bchecks\.(exercise_(\d\d)_(\d+))\((\w+)\)")
+
+
+def read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def each_lesson(test):
+    return pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)(test)
+
+
+def exercise_cells(notebook) -> list[tuple[str, object, object, object]]:
+    """(id, task cell, solution cell, check cell) of each exercise, as the convention lays them out."""
+    cells, found = notebook.cells, []
+    for index, cell in enumerate(cells):
+        if exercises.SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+            task = cells[index - 1]
+            heading = exercises.HEADING.search(task.source) if task.cell_type == "markdown" else None
+            found.append((heading[1] if heading else None, task, cell, cells[index + 1]))
+    return found
+
+
+# The convention ---------------------------------------------------------------------------------
+
+@each_lesson
+def test_every_lesson_has_two_or_three_exercises_in_place(path):
+    notebook, number = read(path), path.name[:2]
+    found = exercise_cells(notebook)
+    assert 2 <= len(found) <= 3, f"notebooks/{path.name}: {len(found)} exercises, expected 2 or 3"
+    numbered = [f"{number}.{k}" for k in range(1, len(found) + 1)]
+    assert [exercise_id for exercise_id, *_ in found] == numbered, (
+        f"notebooks/{path.name}: each solution cell follows an '### Exercise {number}.k — title' cell")
+    sources = [cell.source for cell in notebook.cells]
+    intro = next(i for i, s in enumerate(sources) if s.startswith("## Exercises"))
+    check_yourself = next(i for i, s in enumerate(sources) if s.startswith("## Check yourself"))
+    assert " ".join(sources[intro].split()) == " ".join(exercises.exercises_intro(path.name).split())
+    for exercise_id, task, solution, check in found:
+        assert intro < notebook.cells.index(task) < check_yourself, f"{exercise_id} is outside its section"
+        call = CHECK_CALL.search(check.source)
+        assert call and f"{call[2]}.{call[3]}" == exercise_id, (
+            f"exercise {exercise_id}: the cell after its solution must call checks.exercise_"
+            f"{exercise_id.replace('.', '_')}(<function>)")
+        assert callable(getattr(checks, call[1]))
+        assert f"def {call[4]}(" in solution.source, f"{exercise_id}: the solution cell defines {call[4]}"
+
+
+def _is_definition(node) -> bool:
+    """An import, a function or a constant: what a solution may use besides its arguments."""
+    if isinstance(node, ast.Assign):
+        try:
+            ast.literal_eval(node.value)
+        except ValueError:
+            return False
+        return True
+    return isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef)
+
+
+def _namespace_before(notebook, stop) -> dict:
+    """The imports, functions and constants of the cells before ``stop``, executed; nothing else."""
+    namespace: dict = {}
+    for cell in notebook.cells[: notebook.cells.index(stop)]:
+        if cell.cell_type == "code" and "google.colab" not in cell.source:
+            keep = [node for node in ast.parse(cell.source).body if _is_definition(node)]
+            exec(compile(ast.Module(keep, type_ignores=[]), "<lesson>", "exec"), namespace)
+    return namespace
+
+
+@each_lesson
+def test_each_solution_passes_its_check(path, capsys):
+    """The lesson's own solutions pass, run alone (nbval runs them in the full lesson too)."""
+    notebook = read(path)
+    for exercise_id, _, solution, check in exercise_cells(notebook):
+        namespace = _namespace_before(notebook, solution)
+        exec(solution.source, namespace)
+        call = CHECK_CALL.search(check.source)
+        try:
+            getattr(checks, call[1])(namespace[call[4]])
+        except NameError as error:
+            pytest.fail(f"the solution of {exercise_id} uses {error.name!r}, which an earlier cell computes: "
+                        "a solution should need only its arguments, imports, functions and constants")
+        assert f"Exercise {exercise_id}: correct" in capsys.readouterr().out
+
+
+# The generator ------------------------------------------------------------------------------------
+
+def test_student_notebooks_are_up_to_date():
+    problems = exercises.stale(REPO)
+    assert not problems, "; ".join(problems) + ": run `course exercises build`"
+
+
+@each_lesson
+def test_student_version_has_stubs_badges_and_no_solutions(path):
+    lesson, student = read(path), read(STUDENT / path.name)
+    assert len(lesson.cells) == len(student.cells)
+    for exercise_id, _, solution, check in exercise_cells(student):
+        assert "NotImplementedError(" in solution.source and exercises.BEGIN not in solution.source
+        assert solution.outputs == [] and solution.execution_count is None
+        assert check.outputs == [] and check.execution_count is None, f"{exercise_id}: stale check output"
+    lesson_solutions = [cell.source for _, _, cell, _ in exercise_cells(lesson)]
+    for source, (_, _, cell, _) in zip(lesson_solutions, exercise_cells(student), strict=True):
+        body = source.split(exercises.BEGIN)[1].split(exercises.END)[0].strip().splitlines()[-1].strip()
+        assert body not in cell.source, f"a solution line is left in the student version: {body!r}"
+    title = student.cells[0].source
+    assert f"blob/main/notebooks/{exercises.FOLDER}/{path.name}" in title and "**Student version.**" in title
+    assert f"blob/main/notebooks/{path.name})" not in title
+
+
+def _notebook(*cells) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook()
+    title = "# Lesson 99\n\n" + exercises.badge_row("notebooks/99_x.ipynb")
+    notebook.cells = [nbformat.v4.new_markdown_cell(title)]
+    for kind, source, tags in cells:
+        cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
+        cell.metadata["tags"] = tags
+        notebook.cells.append(cell)
+    return notebook
+
+
+SOLUTION = "\n".join(["def f(x):", "    y = 1", "    # BEGIN SOLUTION", "    # HINT: add one",
+                      "    return x + y", "    # END SOLUTION"])
+
+
+def test_stub_takes_the_hint_or_names_the_exercise():
+    notebook = _notebook(("markdown", "### Exercise 99.1 — add", []), ("code", SOLUTION, ["solution"]),
+                         ("markdown", "### Exercise 99.2 — again", []),
+                         ("code", SOLUTION.replace("    # HINT: add one\n", ""), ["solution"]))
+    notebook.cells[2].outputs = [nbformat.v4.new_output("stream", text="old")]
+    notebook.cells[2].execution_count = 3
+    student = exercises.student_version(notebook, "notebooks/99_x.ipynb")
+    assert student.cells[2].source == 'def f(x):\n    y = 1\n    raise NotImplementedError("add one")'
+    default = 'raise NotImplementedError("write your solution to exercise 99.2")'
+    assert student.cells[4].source.endswith(default)
+    assert student.cells[2].outputs == [] and student.cells[2].execution_count is None
+    assert notebook.cells[2].outputs, "the lesson itself is left unchanged"
+
+
+@pytest.mark.parametrize("cells, message", [
+    ([("code", "def f():\n    return 1", ["solution"])], "cell 1: tagged 'solution' but has no"),
+    ([("code", "def f():\n    # BEGIN SOLUTION\n    return 1", ["solution"])],
+     "line 2 has no '# END SOLUTION'"),
+    ([("code", "def f():\n    return 1\n    # END SOLUTION", ["solution"])], "without a '# BEGIN SOLUTION'"),
+    ([("code", "def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    # END SOLUTION", ["solution"])],
+     "inside the region opened on line 2"),
+    ([("code", "def f():\n    # BEGIN SOLUTION\n    return 1\n# END SOLUTION", ["solution"])],
+     "not indented like"),
+    ([("code", "def f():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION", [])], "no 'solution' tag"),
+    ([("markdown", "text", ["solution"])], "a markdown cell is tagged 'solution'"),
+    ([("code", "x = 1", [])], "notebooks/99_x.ipynb: no cell tagged 'solution'"),
+])
+def test_bad_input_is_named(cells, message):
+    with pytest.raises(exercises.ExerciseError, match=re.escape(message)) as caught:
+        exercises.student_version(_notebook(*cells), "notebooks/99_x.ipynb")
+    assert "notebooks/99_x.ipynb" in str(caught.value)
+
+
+def _copy_lessons(tmp_path: Path) -> Path:
+    (tmp_path / "notebooks").mkdir()
+    for path in LESSONS:
+        (tmp_path / "notebooks" / path.name).write_bytes(path.read_bytes())
+    return tmp_path
+
+
+def test_build_is_deterministic_and_check_sees_a_stale_folder(tmp_path, capsys):
+    root = _copy_lessons(tmp_path)
+    assert main(["exercises", "build", "--root", str(root)]) == 0
+    first = {p.name: p.read_bytes() for p in (root / "notebooks" / "exercises").glob("*.ipynb")}
+    assert main(["exercises", "build", "--root", str(root)]) == 0
+    assert first == {p.name: p.read_bytes() for p in (root / "notebooks" / "exercises").glob("*.ipynb")}
+    assert main(["exercises", "check", "--root", str(root)]) == 0
+    lesson = root / "notebooks" / LESSONS[0].name
+    text = lesson.read_text(encoding="utf-8")
+    changed = text.replace("# BEGIN SOLUTION", "# BEGIN SOLUTION\\n    x = 1", 1)
+    lesson.write_text(changed, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["exercises", "check", "--root", str(root)]) == 1
+    assert f"notebooks/exercises/{LESSONS[0].name} differs from its lesson" in capsys.readouterr().err
+
+
+def test_build_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
+    root = _copy_lessons(tmp_path)
+    lesson = root / "notebooks" / LESSONS[-1].name
+    lesson.write_text(lesson.read_text(encoding="utf-8").replace("# END SOLUTION", "", 1), encoding="utf-8")
+    assert main(["exercises", "build", "--root", str(root)]) == 2
+    error = capsys.readouterr().err
+    assert f"notebooks/{LESSONS[-1].name}, cell " in error and "has no '# END SOLUTION'" in error
+    assert not (root / "notebooks" / "exercises").exists()
+
+
+# The student notebooks run, and the quick runs' assertions ride along ------------------------------
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_notebooks_papermill import QUICK  # noqa: E402  (the lessons' quick settings)
+
+# What a lesson's results must say on MNIST, beyond lesson and dataset.
+EXPECTED_ON_MNIST = {"02": {"cnn3_params": 93_322, "cnn2_params": 225_034, "cnn3_gap_params": 60_554}}
+
+
+def execute_allowing_errors(source: Path, out: Path, env: dict[str, str], monkeypatch, **parameters):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        papermill.execute_notebook(str(source), str(out), parameters=parameters, kernel_name="python3",
+                                   progress_bar=False, cwd=str(source.parent), allow_errors=True)
+    except papermill.PapermillExecutionError:
+        pass  # the stubs raised; allow_errors ran every cell anyway
+    return read(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted(STUDENT.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_student_notebook_runs_up_to_each_stub(path, subprocess_env, tmp_path, monkeypatch):
+    """On MNIST with the quick settings: the only errors are the stubs', and every check says
+    "not attempted". The lesson's results are those its quick run on MNIST must give."""
+    from utils.course import read_results
+
+    lesson = path.name[:2]
+    grades = tmp_path / "grades.jsonl"
+    env = {**subprocess_env, "COURSE_GRADES": str(grades)}
+    executed = execute_allowing_errors(path, tmp_path / path.name, env, monkeypatch, dataset="mnist",
+                                       **QUICK.get(lesson, {}))
+    errors = [(cell.source, output) for cell in executed.cells if cell.cell_type == "code"
+              for output in cell.outputs if output.output_type == "error"]
+    unexpected = [f"{output.ename}: {output.evalue} in\n{source}" for source, output in errors
+                  if output.ename != "NotImplementedError"]
+    assert not unexpected, "\n\n".join(unexpected)
+    checks_called = [m[1] for cell in executed.cells if cell.cell_type == "code"
+                     for m in CHECK_CALL.finditer(cell.source)]
+    assert len(errors) == len(checks_called), "each check cell, and only those, stops at its stub"
+    recorded = [json.loads(line) for line in grades.read_text(encoding="utf-8").splitlines()]
+    assert [(r["exercise"], r["passed"], r["message"]) for r in recorded] == [
+        (name[9:].replace("_", "."), False, "not attempted") for name in checks_called]
+    results = read_results(executed)
+    assert results.get("lesson") == lesson and results.get("dataset") == "mnist"
+    for key, value in EXPECTED_ON_MNIST.get(lesson, {}).items():
+        assert results[key] == value, f"lesson {lesson} on mnist: {key} = {results[key]}, expected {value}"
+
+
+# Grading ------------------------------------------------------------------------------------------
+
+def _solved_copy(lesson: Path, student: Path, out: Path) -> None:
+    """The student notebook with the lesson's solutions written in, as a learner would submit it."""
+    notebook = read(student)
+    solutions = [cell.source for _, _, cell, _ in exercise_cells(read(lesson))]
+    for source, (_, _, cell, _) in zip(solutions, exercise_cells(notebook), strict=True):
+        cell.source = source
+    nbformat.write(notebook, out)
+
+
+@pytest.mark.slow
+def test_grade_a_folder_of_submissions(subprocess_env, tmp_path, monkeypatch):
+    for key, value in subprocess_env.items():
+        monkeypatch.setenv(key, value)
+    lesson = LESSONS[0]
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    _solved_copy(lesson, STUDENT / lesson.name, submissions / "ada.ipynb")
+    (submissions / "bob.ipynb").write_bytes((STUDENT / lesson.name).read_bytes())
+    crash = _notebook(("code", "import os\nos._exit(1)", []), ("code", "checks.exercise_01_1(f)", []))
+    nbformat.write(crash, submissions / "carl.ipynb")
+    out = tmp_path / "grades.csv"
+    assert main(["exercises", "grade", str(submissions), "--out", str(out), "-p", "dataset", "mnist",
+                 "--timeout", "120"]) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    table = {(row["submission"], row["exercise"]): (row["passed"], row["message"]) for row in rows}
+    ids = [exercise_id for exercise_id, *_ in exercise_cells(read(lesson))]
+    for exercise_id in ids:
+        assert table["ada.ipynb", exercise_id][0] == "True"
+        assert table["bob.ipynb", exercise_id] == ("False", "not attempted")
+    assert table["ada.ipynb", "total"] == (str(len(ids)), f"{len(ids)} of {len(ids)} exercises passed")
+    assert table["bob.ipynb", "total"][0] == "0"
+    passed, message = table["carl.ipynb", "01.1"]
+    assert passed == "False" and message.startswith("not run: the notebook stopped early (")
+    assert "stopped early" in table["carl.ipynb", "total"][1]
+    assert [row["submission"] for row in rows][-1] == "carl.ipynb", "one submission after the other"
+
+
+def test_grade_reports_a_time_out_and_keeps_going(tmp_path, monkeypatch):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    slow = _notebook(("code", "import time\ntime.sleep(60)", []), ("code", "checks.exercise_01_2(f)", []))
+    nbformat.write(slow, submissions / "slow.ipynb")
+    nbformat.write(_notebook(("code", "x = 1", [])), submissions / "tiny.ipynb")
+    out = tmp_path / "grades.csv"
+    assert main(["exercises", "grade", str(submissions), "--out", str(out), "--timeout", "2"]) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(row["submission"], row["exercise"]) for row in rows] == [
+        ("slow.ipynb", "01.2"), ("slow.ipynb", "total"), ("tiny.ipynb", "total")]
+    assert rows[0]["message"].startswith("not run: the notebook stopped early (CellTimeoutError")
+    assert rows[2]["message"] == "0 of 0 exercises passed"
+
+
+def test_grades_written_before_a_grader_crash_are_kept(tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        nbformat.write(_notebook(), tmp_path / f"{name}.ipynb")
+
+    def grade_one(path, parameters, timeout):
+        if path.name == "b.ipynb":
+            raise KeyboardInterrupt  # the instructor stops the grader
+        return [{"submission": path.name, "exercise": "total", "passed": 0, "message": "none"}]
+
+    monkeypatch.setattr(exercises, "grade_submission", grade_one)
+    with pytest.raises(KeyboardInterrupt):
+        exercises.grade(tmp_path, tmp_path / "grades.csv", {}, 60)
+    rows = list(csv.DictReader((tmp_path / "grades.csv").open(encoding="utf-8")))
+    assert [row["submission"] for row in rows] == ["a.ipynb"]
+
+
+def test_grade_refuses_a_missing_folder(tmp_path, capsys):
+    assert main(["exercises", "grade", str(tmp_path / "none"), "--out", str(tmp_path / "g.csv")]) == 2
+    assert "is not a folder of submitted notebooks" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, value", [("200", 200), ("0.5", 0.5), ("None", None), ("True", True),
+                                         ("mnist", "mnist")])
+def test_parameters_are_read_as_papermill_reads_them(text, value):
+    assert exercises.parse_value(text) == value
