@@ -127,6 +127,8 @@ def test_student_version_has_stubs_badges_and_no_solutions(path):
     title = student.cells[0].source
     assert f"blob/main/notebooks/{exercises.FOLDER}/{path.name}" in title and "**Student version.**" in title
     assert f"blob/main/notebooks/{path.name})" not in title
+    intros = [cell.source for cell in student.cells if cell.source.startswith("## Exercises")]
+    assert intros == [exercises.STUDENT_INTRO], "the student version's intro must not link to itself"
 
 
 def _notebook(*cells) -> nbformat.NotebookNode:

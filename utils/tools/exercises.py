@@ -44,6 +44,11 @@ class ExerciseError(ValueError):
     """A lesson notebook whose exercises cannot be turned into a student version."""
 
 
+STUDENT_INTRO = ("## Exercises\n\nWrite each function where its stub raises `NotImplementedError`, then "
+                 "run the check below it.\nEach check tests your function on cases you cannot see and "
+                 "says what is wrong.")
+
+
 def exercises_intro(notebook_name: str) -> str:
     """The "## Exercises" cell that opens every lesson's exercises, linking its student notebook."""
     colab = f"[![Open In Colab]({COLAB_BADGE})]({colab_url(f'notebooks/{FOLDER}/{notebook_name}')})"
@@ -115,6 +120,8 @@ def student_version(notebook, notebook_path: str):
         if cell.cell_type == "markdown":
             heading = HEADING.search(cell.source)
             exercise_id = heading[1] if heading else exercise_id
+        if cell.cell_type == "markdown" and cell.source.strip() == exercises_intro(name):
+            cell.source = STUDENT_INTRO  # not a link to itself
         if SOLUTION_TAG in tags:
             if cell.cell_type != "code":
                 raise ExerciseError(f"{where}: a {cell.cell_type} cell is tagged '{SOLUTION_TAG}'; "
