@@ -110,7 +110,9 @@ def layer_counts(model: keras.Model) -> list[LayerCount]:
     """Every layer's count by formula next to Keras's own count. Introduced in lesson 02."""
     rows = []
     for layer in model.layers:
-        shape = layer.input.shape if hasattr(layer, "input") else None
+        if isinstance(layer, layers.InputLayer):  # a Functional model lists its input; Sequential does not
+            continue
+        shape = getattr(getattr(layer, "input", None), "shape", None)  # None for several inputs
         formula, count = formula_count(layer, shape)
         frozen = sum(math.prod(weight.shape) for weight in layer.non_trainable_weights)
         rows.append(LayerCount(layer.name, type(layer).__name__, formula, count, layer.count_params(),

@@ -23,7 +23,7 @@ GREY = 0.5  # the canvas of colour items
 
 @dataclass
 class Scenes:
-    """Scene images, their items' boxes and classes, and class masks. Introduced in lesson 08.
+    """Scene images, their items' boxes and classes, and class masks (``make_scenes`` makes them).
 
     ``boxes`` is (n, max_items, 4) and ``classes`` (n, max_items); rows past ``counts[i]`` are
     padding (boxes 0, classes −1). ``sources`` holds the index of each item in its split.
