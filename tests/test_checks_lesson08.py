@@ -33,7 +33,9 @@ def test_the_notebook_solutions_pass(capsys):
 
 def corners(box, plus=0.0, centred=True):
     x, y, w, h = box
-    return (x - w / 2, y - h / 2, x + w / 2 + plus, y + h / 2 + plus) if centred else (x, y, x + w + plus, y + h + plus)
+    if centred:
+        return x - w / 2, y - h / 2, x + w / 2 + plus, y + h / 2 + plus
+    return x, y, x + w + plus, y + h + plus
 
 
 def iou_with(plus=0.0, centred=True, clip=True, union_once=True):

@@ -11,7 +11,8 @@ import numpy as np
 
 
 def box_iou(a, b):
-    """Intersection over union of boxes ``a`` and ``b``, broadcast over leading axes. Introduced in lesson 08."""
+    """Intersection over union of boxes ``a`` and ``b``, broadcast over leading axes.
+    Introduced in lesson 08."""
     width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
     height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     intersection = width * height

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from utils.checks.feedback import exercise, expect, expect_close
+
+import numpy as np
 
 
 def _iou(a, b, centred=True, clip=True, union_once=True, plus=0.0):
@@ -86,7 +86,8 @@ def exercise_08_2(mask_ious):
         found = np.asarray(mask_ious(true.copy(), predicted.copy(), num_classes), dtype=float)
         expected = _reference_ious(true, predicted, num_classes)
         expect(found.shape == expected.shape,
-               f"for {what} your result has shape {found.shape}, expected ({num_classes},): one IoU per class")
+               f"for {what} your result has shape {found.shape}, expected ({num_classes},): "
+               "one IoU per class")
         for c in np.flatnonzero(np.isnan(expected)):
             expect(np.isnan(found[c]), f"for {what}: class {c} is in neither mask, so its IoU is "
                                        f"undefined; you returned {found[c]:.4g}, expected nan")
@@ -101,8 +102,9 @@ def exercise_08_2(mask_ious):
         worst = int(np.flatnonzero(known)[np.argmax(np.abs(found - expected)[known])])
         if not np.allclose(found[known], expected[known], atol=1e-6):
             expect(not np.allclose(found[known], summed[known], atol=1e-6),
-                   f"for {what}, class {worst}: your IoU is {found[worst]:.4g}, expected {expected[worst]:.4g}; "
-                   "the union counts pixels that both masks give the class once, not twice")
+                   f"for {what}, class {worst}: your IoU is {found[worst]:.4g}, expected "
+                   f"{expected[worst]:.4g}; the union counts pixels that both masks give the class once, "
+                   "not twice")
             expect(not np.allclose(found[known], recall[known], atol=1e-6, equal_nan=True),
                    f"for {what}, class {worst}: your IoU is {found[worst]:.4g}, expected "
                    f"{expected[worst]:.4g}; you divided by the class's true pixels only, not by the union")
