@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from utils import data, models, plots, regularize, training, visualize
+from utils import data, detection, models, plots, regularize, scenes, training, visualize
 
 import keras
 import nbformat
@@ -126,12 +126,35 @@ def test_lesson_05_callback_is_regularize_early_stopping():
     assert {f: getattr(listed, f) for f in facts} == {f: getattr(copy, f) for f in facts}
 
 
+@pytest.mark.parametrize("name", ["box_iou", "non_max_suppression", "average_precision", "class_ious"])
+def test_lesson_08_measures_are_the_functions_of_utils(name):
+    in_lesson = function_source(lesson_node("08", ast.FunctionDef, name))
+    in_utils = function_source(ast.parse(inspect.getsource(getattr(detection, name))).body[0])
+    assert in_lesson == in_utils, f"lesson 08's {name} and detection.{name} differ"
+
+
+@pytest.mark.parametrize("dataset", data.dataset_names())
+@pytest.mark.parametrize("builder", ["localiser", "detector", "unet"])
+def test_lesson_08_models_count_by_formula_on_every_dataset(builder, dataset):
+    spec = data.get_spec(dataset)
+    canvas = scenes.canvas_size(spec.input_shape[0])
+    namespace = run_statement(lesson_node("08", ast.FunctionDef, "conv_block"))
+    namespace = run_statement(lesson_node("08", ast.FunctionDef, builder), **namespace)
+    model = namespace[builder]((canvas, canvas, spec.input_shape[2]), spec.num_classes)
+    rows = models.layer_counts(model)
+    assert all(row.agrees for row in rows), [row for row in rows if not row.agrees]
+    assert sum(row.by_formula for row in rows) == model.count_params()
+    assert "MISMATCH" not in models.count_table(model)
+
+
 # "Introduced in lesson NN": lesson NN is the first that calls it (``module.name``), or it is
 # the utils copy of lesson NN's own code, checked above.
 MODULES = {"data": data, "models": models, "training": training, "plots": plots,
-           "visualize": visualize, "regularize": regularize}
+           "visualize": visualize, "regularize": regularize, "detection": detection, "scenes": scenes}
 COPIES = {"models.dense_only": "02", "visualize.saliency_map": "04", "visualize.grad_cam": "04",
-          "regularize.early_stopping": "05", "training.compile_model": "03"}
+          "regularize.early_stopping": "05", "training.compile_model": "03",
+          "detection.box_iou": "08", "detection.non_max_suppression": "08",
+          "detection.average_precision": "08", "detection.class_ious": "08"}
 METHODS = {"data.Splits.describe": r"\.describe\("}
 
 

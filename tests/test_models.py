@@ -91,3 +91,16 @@ def test_count_table_splits_out_non_trainable_parameters_only_when_there_are_som
     assert "non-trainable" in table[0]
     assert table[3].split() == ["bn", "BatchNormalization", "2·4", "+", "2·4", "16", "8", "16"]
     assert table[-1].split() == ["total", "124", "8", "124"]
+
+
+def test_conv2d_transpose_counts_like_a_convolution():
+    # the kernel is stored as (k_h, k_w, c_out, c_in); the count is (k_h·k_w·c_in + 1)·c_out all the same
+    layer = keras.layers.Conv2DTranspose(32, 2, strides=2)
+    model = keras.Sequential([keras.Input((8, 8, 64)), layer])
+    assert tuple(layer.kernel.shape) == (2, 2, 32, 64)
+    assert models.formula_count(layer, (None, 8, 8, 64)) == ("(2·2·64 + 1)·32", 8_224)
+    assert [row.agrees for row in models.layer_counts(model)] == [True]
+    no_bias = keras.layers.Conv2DTranspose(8, (3, 5), use_bias=False)
+    keras.Sequential([keras.Input((6, 6, 4)), no_bias])
+    assert models.formula_count(no_bias, (None, 6, 6, 4)) == ("(3·5·4 + 0)·8", 480)
+    assert no_bias.count_params() == 480

@@ -79,6 +79,7 @@ def formula_count(layer, input_shape) -> tuple[str, int]:
     """A layer's parameter count from its configuration and input shape (lesson 02's formulas).
 
     Conv2D: (k_h·k_w·c_in + 1)·c_out.  Dense: (n_in + 1)·n_out.
+    Conv2DTranspose: (k_h·k_w·c_in + 1)·c_out too; its kernel is stored as (k_h, k_w, c_out, c_in).
     BatchNormalization: 2·c + 2·c (γ and β are trained; the moving mean and variance are not).
     Layers without weights (pooling, flatten, global average pooling, dropout, …): 0.
     """
@@ -90,6 +91,10 @@ def formula_count(layer, input_shape) -> tuple[str, int]:
     if isinstance(layer, layers.Dense):
         n_in, n_out = input_shape[-1], layer.units
         return f"({n_in} + {bias})·{n_out}", (n_in + bias) * n_out
+    if isinstance(layer, layers.Conv2DTranspose):  # kernel (k_h, k_w, c_out, c_in): the same count
+        k_h, k_w = layer.kernel_size
+        c_in, c_out = input_shape[-1], layer.filters
+        return f"({k_h}·{k_w}·{c_in} + {bias})·{c_out}", (k_h * k_w * c_in + bias) * c_out
     if isinstance(layer, layers.BatchNormalization):
         channels = input_shape[-1]
         return f"2·{channels} + 2·{channels}", 4 * channels
@@ -105,7 +110,9 @@ def layer_counts(model: keras.Model) -> list[LayerCount]:
     """Every layer's count by formula next to Keras's own count. Introduced in lesson 02."""
     rows = []
     for layer in model.layers:
-        shape = layer.input.shape if hasattr(layer, "input") else None
+        if isinstance(layer, layers.InputLayer):  # a Functional model lists its input; Sequential does not
+            continue
+        shape = getattr(getattr(layer, "input", None), "shape", None)  # None for several inputs
         formula, count = formula_count(layer, shape)
         frozen = sum(math.prod(weight.shape) for weight in layer.non_trainable_weights)
         rows.append(LayerCount(layer.name, type(layer).__name__, formula, count, layer.count_params(),
