@@ -126,12 +126,26 @@ def test_lesson_05_callback_is_regularize_early_stopping():
     assert {f: getattr(listed, f) for f in facts} == {f: getattr(copy, f) for f in facts}
 
 
+def test_lesson_06_residual_block_is_models_residual_block():
+    in_lesson = function_source(lesson_node("06", ast.FunctionDef, "residual_block"))
+    in_utils = function_source(ast.parse(inspect.getsource(models.residual_block)).body[0])
+    assert in_lesson == in_utils, "lesson 06's residual_block and models.residual_block differ"
+
+
+def test_lesson_06_quotes_lesson_03s_recorded_validation_accuracy():
+    from utils import course
+
+    quoted = run_statement(lesson_node("06", ast.Assign, "LESSON_03_VAL_ACCURACY"))["LESSON_03_VAL_ACCURACY"]
+    recorded = course.read_results(nbformat.read(next(NOTEBOOKS.glob("03_*.ipynb")), as_version=4))
+    assert quoted == recorded["val_accuracy"], (quoted, recorded)
+
+
 # "Introduced in lesson NN": lesson NN is the first that calls it (``module.name``), or it is
 # the utils copy of lesson NN's own code, checked above.
 MODULES = {"data": data, "models": models, "training": training, "plots": plots,
            "visualize": visualize, "regularize": regularize}
 COPIES = {"models.dense_only": "02", "visualize.saliency_map": "04", "visualize.grad_cam": "04",
-          "regularize.early_stopping": "05", "training.compile_model": "03"}
+          "regularize.early_stopping": "05", "training.compile_model": "03", "models.residual_block": "06"}
 METHODS = {"data.Splits.describe": r"\.describe\("}
 
 
