@@ -73,6 +73,7 @@ lessons-table: $(STAMP)
 
 benchmark: system-deps-course $(STAMP) data
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/train_speed.py --resnet
 
 # Times every lesson with its defaults and writes the times into lessons/*.md and the README.
 lesson-times: system-deps-course $(STAMP) data

@@ -38,6 +38,11 @@ FLOPs are counted analytically from the layers, per image:
   training = 3·forward = 6·MACs   (the backward pass costs about twice the forward pass)
   GFLOP/s  = (n_train·6·MACs + n_val·2·MACs) / seconds per epoch / 1e9
 
+`--resnet` runs lesson 06's best model instead: the small ResNet (widths 16, 32, 64, batch
+norm, global average pooling) with the course's recipe (Adam, cosine decay) for longer, and
+reports the training time until the test accuracy first reaches 0.93 and 0.94 (goal: 0.94
+within 10 minutes on 2 cores).
+
 `--levers` runs the short lever exploration instead (batch size and learning rate, cosine
 decay, tf.data cache+prefetch, threads, mixed precision, XLA, the JAX backend).
 """
@@ -84,6 +89,7 @@ class Recipe:
     jit: bool = False
     backend: str = "tensorflow"
     baseline: str | None = None  # the row this one is compared with
+    widths: tuple[int, ...] | None = None  # for architecture "small_resnet"
 
 
 def lesson_recipe(notebook: Path = COURSE_LESSON) -> dict:
@@ -125,6 +131,25 @@ def main_rows(backend: str) -> list[Recipe]:
         Recipe("baseline-cnn2", "cnn2", "tutorial", 32, 10, backend=backend),
         Recipe("course-cnn2", "cnn2", baseline="baseline-cnn2", **course),
     ]
+
+
+RESNET_GOALS = (0.93, 0.94)  # test accuracies whose time the --resnet row reports
+RESNET_WIDTHS = (16, 32, 64)  # lesson 06's small ResNet
+
+
+def resnet_rows() -> list[Recipe]:
+    """Lesson 06's best model, trained longer with the course's recipe."""
+    return [Recipe("resnet", "small_resnet", "course", 128, 20, learning_rate=2e-3, cosine=True,
+                   widths=RESNET_WIDTHS)]
+
+
+def build_model(recipe: Recipe):
+    """The recipe's model on Fashion-MNIST's shape."""
+    from utils import models
+
+    if recipe.architecture == "small_resnet":
+        return models.small_resnet((28, 28, 1), 10, widths=tuple(recipe.widths or RESNET_WIDTHS))
+    return models.build(recipe.architecture, (28, 28, 1), 10)
 
 
 def lever_rows(epochs: int) -> list[Recipe]:
@@ -222,7 +247,7 @@ def _load(recipe: Recipe, limit: int | None):
 def run_row(recipe: Recipe, limit: int | None, epochs: int | None) -> dict:
     """Train one recipe and return its measurements."""
     os.environ["KERAS_BACKEND"] = recipe.backend
-    from utils import models, training
+    from utils import training
 
     import keras
 
@@ -237,7 +262,7 @@ def run_row(recipe: Recipe, limit: int | None, epochs: int | None) -> dict:
     x_test, y_test = loaded["x_test"], loaded["y_test"]
 
     training.set_seed(SEED)
-    model = models.build(recipe.architecture, (28, 28, 1), 10)
+    model = build_model(recipe)
     if recipe.style == "tutorial":
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     else:
@@ -300,6 +325,8 @@ def run_row(recipe: Recipe, limit: int | None, epochs: int | None) -> dict:
         "eval_seconds": clock["eval"],
         "final_test_accuracy": epochs_log[-1]["test_accuracy"],
         "time_to_target": time_to(epochs_log, TARGET_ACCURACY),
+        "time_to_goals": {str(goal): time_to(epochs_log, goal) for goal in RESNET_GOALS},
+        "best_test_accuracy": max(e["test_accuracy"] for e in epochs_log),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     result.update(_framework_facts(recipe.backend))
@@ -397,6 +424,31 @@ def format_table(results: list[dict]) -> str:
     return padded_table(COLUMNS, table_rows(results))
 
 
+RESNET_COLUMNS = ["row", "model", "batch", "epochs", "n_train", "s/epoch", "t->0.93", "t->0.94",
+                  "train s", "train cpu s", "best test acc", "final test acc", "peak MiB"]
+
+
+def resnet_table(results: list[dict]) -> str:
+    """The --resnet table: time to each goal accuracy."""
+    from utils.course import padded_table
+
+    rows = []
+    for r in results:
+        recipe = r["recipe"]
+        if "epoch_log" not in r:
+            rows.append([recipe["name"], recipe["architecture"], str(recipe["batch_size"])]
+                        + ["-"] * (len(RESNET_COLUMNS) - 4) + [f"failed: {r.get('error', '?')[:60]}"])
+            continue
+        goals = r["time_to_goals"]
+        rows.append([recipe["name"], f"{recipe['architecture']} {tuple(recipe['widths'] or ())}",
+                     str(recipe["batch_size"]), str(r["epochs"]), str(r["n_train"]),
+                     _num(r["seconds_per_epoch"], 2), _num(goals["0.93"]), _num(goals["0.94"]),
+                     _num(r["train_seconds"]), _num(r["train_cpu_seconds"]),
+                     _num(r["best_test_accuracy"], 4), _num(r["final_test_accuracy"], 4),
+                     _num(r["peak_rss_mib"], 0)])
+    return padded_table(RESNET_COLUMNS, rows)
+
+
 def header(results: list[dict], load_before, load_after) -> str:
     facts = next((r for r in results if "epoch_log" in r), {})
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -430,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  python benchmarks/train_speed.py                 # the full table (minutes on 2 cores)\n"
                "  python benchmarks/train_speed.py --quick         # 1 epoch on 1,000 images: a smoke test\n"
                "  python benchmarks/train_speed.py --levers --epochs 2   # the lever exploration\n"
+               "  python benchmarks/train_speed.py --resnet        # lesson 06's ResNet: time to 0.93, 0.94\n"
                "  python benchmarks/train_speed.py --backend jax   # every row on Keras's JAX backend")
     parser.add_argument("--limit", type=int, default=None,
                         help="use at most this many training and test images (default: all)")
@@ -440,12 +493,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated row names to run (default: all)")
     parser.add_argument("--levers", action="store_true",
                         help="run the lever exploration rows instead of the main table")
+    parser.add_argument("--resnet", action="store_true",
+                        help="train lesson 06's small ResNet for longer (20 epochs) and report the time "
+                             "to 0.93 and 0.94 test accuracy; runs once unless --repeats is given")
     parser.add_argument("--backend", choices=["tensorflow", "jax"], default="tensorflow",
                         help="Keras backend of the main table's rows (default: tensorflow)")
     parser.add_argument("--jax-path", default=None,
                         help="a folder to add to PYTHONPATH for rows on the JAX backend")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="run the whole table this many times and report the median ratio (default: 3)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="run the whole table this many times and report the median ratio "
+                             "(default: 3; 1 with --resnet)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write every result here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
@@ -459,6 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         args.limit = args.limit or 1000
         args.epochs = args.epochs or 1
         args.repeats = 1
+    if args.repeats is None:
+        args.repeats = 1 if args.resnet else 3
+    if args.resnet and args.levers:
+        parser.error("--resnet and --levers are two different runs: choose one")
     for name in ("limit", "epochs", "repeats"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -470,7 +531,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.backend == "jax" and not args.levers and jax_missing(args.jax_path):
         parser.error("--backend jax needs JAX: pip install jax, or pass --jax-path DIR")
-    recipes = lever_rows(args.epochs or 2) if args.levers else main_rows(args.backend)
+    if args.levers:
+        recipes = lever_rows(args.epochs or 2)
+    elif args.resnet:
+        recipes = resnet_rows()
+    else:
+        recipes = main_rows(args.backend)
     if args.rows:
         wanted = [name.strip() for name in args.rows.split(",")]
         unknown = sorted(set(wanted) - {r.name for r in recipes})
@@ -494,8 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     print(header(repeats[0], load_before, load_after))
     for number, results in enumerate(repeats, start=1):
         print(f"\nrun {number} of {len(repeats)}")
-        print(format_table(results))
-    print("\n" + ratio_summary(repeats))
+        print(resnet_table(results) if args.resnet else format_table(results))
+    if not args.resnet:
+        print("\n" + ratio_summary(repeats))
     if args.json:
         Path(args.json).write_text(json.dumps(repeats if len(repeats) > 1 else repeats[0], indent=1))
     return 1 if any("error" in r for results in repeats for r in results) else 0

@@ -210,3 +210,40 @@ def test_lesson_times_in_place_executes_stores_and_times(lesson_times, tmp_path,
     assert stored["execution_count"] == 1 and stored["outputs"]  # executed in place, outputs kept
     with pytest.raises(SystemExit, match="no lesson 09; valid choices: 01"):
         lesson_times.run_in_place(tmp_path / "scratch", ["09"])
+
+
+def test_resnet_table_reports_the_time_to_each_goal(bench):
+    (recipe,) = bench.resnet_rows()
+    assert recipe.architecture == "small_resnet" and recipe.cosine and recipe.widths == (16, 32, 64)
+    assert bench.build_model(recipe).get_layer("gap").output.shape[-1] == 64
+    log = [{"seconds": 20.0, "trained": 20.0 * (i + 1), "test_accuracy": a}
+           for i, a in enumerate([0.90, 0.925, 0.931, 0.936])]
+    result = {"recipe": {**bench.asdict(recipe)}, "epochs": 4, "n_train": 54000, "epoch_log": log,
+              "seconds_per_epoch": 20.0, "train_seconds": 80.0, "train_cpu_seconds": 150.0,
+              "time_to_goals": {str(g): bench.time_to(log, g) for g in bench.RESNET_GOALS},
+              "best_test_accuracy": 0.936, "final_test_accuracy": 0.936, "peak_rss_mib": 1500}
+    header, _, row = bench.resnet_table([result]).splitlines()
+    cells = dict(zip([c.strip() for c in header.strip("|").split("|")],
+                     [c.strip() for c in row.strip("|").split("|")], strict=True))
+    assert cells["t->0.93"] == "60.0" and cells["t->0.94"] == "never"
+    assert cells["model"] == "small_resnet (16, 32, 64)" and cells["best test acc"] == "0.9360"
+
+
+def test_resnet_and_levers_are_refused_together():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--resnet", "--levers"], capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and "choose one" in done.stderr
+
+
+@pytest.mark.slow
+def test_tiny_resnet_run(subprocess_env, tmp_path):
+    results = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--resnet", "--limit", "200", "--epochs", "1",
+                           "--json", str(results)],
+                          env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    assert [c.strip() for c in table[0].strip("|").split("|")][6:8] == ["t->0.93", "t->0.94"]
+    assert table[2].split("|")[1].strip() == "resnet" and "vs base" not in done.stdout
+    saved = json.loads(results.read_text())
+    assert saved[0]["recipe"]["widths"] == [16, 32, 64] and set(saved[0]["time_to_goals"]) == {"0.93", "0.94"}

@@ -147,6 +147,20 @@ def test_lesson_08_models_count_by_formula_on_every_dataset(builder, dataset):
     assert "MISMATCH" not in models.count_table(model)
 
 
+def test_lesson_06_residual_block_is_models_residual_block():
+    in_lesson = function_source(lesson_node("06", ast.FunctionDef, "residual_block"))
+    in_utils = function_source(ast.parse(inspect.getsource(models.residual_block)).body[0])
+    assert in_lesson == in_utils, "lesson 06's residual_block and models.residual_block differ"
+
+
+def test_lesson_06_quotes_lesson_03s_recorded_validation_accuracy():
+    from utils import course
+
+    quoted = run_statement(lesson_node("06", ast.Assign, "LESSON_03_VAL_ACCURACY"))["LESSON_03_VAL_ACCURACY"]
+    recorded = course.read_results(nbformat.read(next(NOTEBOOKS.glob("03_*.ipynb")), as_version=4))
+    assert quoted == recorded["val_accuracy"], (quoted, recorded)
+
+
 # "Introduced in lesson NN": lesson NN is the first that calls it (``module.name``), or it is
 # the utils copy of lesson NN's own code, checked above.
 MODULES = {"data": data, "models": models, "training": training, "plots": plots,
@@ -154,7 +168,8 @@ MODULES = {"data": data, "models": models, "training": training, "plots": plots,
 COPIES = {"models.dense_only": "02", "visualize.saliency_map": "04", "visualize.grad_cam": "04",
           "regularize.early_stopping": "05", "training.compile_model": "03",
           "detection.box_iou": "08", "detection.non_max_suppression": "08",
-          "detection.average_precision": "08", "detection.class_ious": "08"}
+          "detection.average_precision": "08", "detection.class_ious": "08",
+          "models.residual_block": "06"}
 METHODS = {"data.Splits.describe": r"\.describe\("}
 
 

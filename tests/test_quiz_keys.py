@@ -11,7 +11,7 @@ import math
 import re
 from pathlib import Path
 
-from utils import data, detection, models, regularize, training
+from utils import data, detection, models, regularize, training, visualize
 from utils.tools import lessons
 
 import keras
@@ -82,6 +82,24 @@ def conv2_maps_of_cnn3() -> str:
     return f"{shape[3]} feature maps of {shape[1]}×{shape[2]}"
 
 
+def cnn3_gap_dense_on_cifar10() -> int:
+    features = models.cnn3((32, 32, 3), 10).get_layer("conv3").output.shape[1:]
+    head = built(tuple(features), layers.GlobalAveragePooling2D(), layers.Dense(64, name="dense"))
+    return head.get_layer("dense").count_params()
+
+
+def separable_on_16x16x64() -> int:
+    layer = layers.SeparableConv2D(128, 3, padding="same")
+    built((16, 16, 64), layer)
+    return models.formula_count(layer, (None, 16, 16, 64))[1]
+
+
+def receptive_field_after_pooling() -> int:
+    model = built((28, 28, 1), layers.Conv2D(4, 3), layers.Conv2D(4, 3), layers.MaxPooling2D(2),
+                  layers.Conv2D(4, 3))
+    return visualize.receptive_fields(model)[-1][2]
+
+
 KEYS = [
     # (lesson, question, the answer as the page must write it)
     (1, 1, lambda: str(conv2d_at_one_position())),
@@ -97,6 +115,9 @@ KEYS = [
     (4, 3, lambda: str(models.cnn3((28, 28, 1), 10).get_layer("conv1").kernel.shape).replace(" ", "")
                        .replace(",", ", ")),
     (5, 4, conv1_and_batch_norm),
+    (6, 1, lambda: f"{cnn3_gap_dense_on_cifar10():,}"),
+    (6, 2, lambda: f"{separable_on_16x16x64():,}"),
+    (6, 4, lambda: str(receptive_field_after_pooling())),
     (8, 1, lambda: f"{detection.box_iou(np.array([0., 0, 20, 20]), np.array([10., 0, 30, 20])):.2f}"),
     (8, 2, lambda: f"{models.formula_count(layers.Conv2DTranspose(32, 2, 2), (None, 8, 8, 64))[1]:,}"),
     (8, 4, mean_iou_of_all_background),

@@ -216,14 +216,24 @@ def receptive_fields(model: keras.Model) -> list[tuple[str, int, int]]:
     """Per conv or pooling layer: (name, output size, receptive field in pixels). Introduced in lesson 04.
 
     The receptive field is the width of the input window that one output value depends on.
+    A layer with several inputs (a residual block's ``Add``) takes the widest of its inputs'
+    fields, so a model with skips is followed along its longest path (lesson 06).
     """
-    rows, field, jump = [], 1, 1
+    windows = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D,
+               keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+    rows, seen = [], {}  # seen: layer name -> (field, jump) of its output
     for layer in model.layers:
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D)):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+        before = [seen.get(tensor._keras_history[0].name, (1, 1)) for tensor in inputs]
+        field, jump = max(before)
+        if isinstance(layer, windows):
             kernel = layer.kernel_size[0] if hasattr(layer, "kernel_size") else layer.pool_size[0]
             field += (kernel - 1) * jump
             jump *= layer.strides[0]
             rows.append((layer.name, int(layer.output.shape[1]), field))
+        seen[layer.name] = (field, jump)
     return rows
 
 
