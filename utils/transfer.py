@@ -180,3 +180,47 @@ def top_block_start(backbone: keras.Model, name: str) -> str:
     blocks = sorted({layer.name.split("_")[0] for layer in backbone.layers if layer.name.startswith("block")},
                     key=lambda block: int(block.removeprefix("block")))
     return f"{blocks[-1]}_conv1"
+
+
+# The lesson's headline table and plot.
+
+def spread(values) -> str:
+    """A mean with its range over the seeds: ``0.812 (0.790–0.830)``."""
+    values = np.asarray(values, dtype=float)
+    return f"{values.mean():.3f} ({values.min():.3f}–{values.max():.3f})"
+
+
+def label_count_table(accuracies: dict[str, dict[int, list[float]]]) -> str:
+    """Validation accuracy per approach and labels per class, mean (range) over the seeds."""
+    from utils import course
+
+    counts = sorted(next(iter(accuracies.values())))
+    rows = [[name, *(spread(per_count[count]) for count in counts)] for name, per_count in accuracies.items()]
+    return course.padded_table(["approach", *(f"{count} per class" for count in counts)], rows)
+
+
+def plot_label_counts(accuracies: dict[str, dict[int, list[float]]], title: str, chance: float | None = None):
+    """Validation accuracy against labels per class, one line per approach: the mean over the
+    seeds, a band from the lowest to the highest seed, and each seed as a dot. Introduced in lesson 07."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, per_count in accuracies.items():
+        counts = sorted(per_count)
+        runs = np.array([per_count[count] for count in counts], dtype=float)
+        (line,) = ax.plot(counts, runs.mean(axis=1), marker="o", label=name)
+        ax.fill_between(counts, runs.min(axis=1), runs.max(axis=1), color=line.get_color(), alpha=0.2)
+        for count, values in zip(counts, runs, strict=True):
+            ax.scatter([count] * len(values), values, color=line.get_color(), s=12, alpha=0.6)
+    if chance is not None:
+        ax.axhline(chance, color="gray", linestyle=":", label="chance")
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(next(iter(accuracies.values()))))
+    ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+    ax.set_xlabel("labelled training images per class (log scale)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    plt.show()
