@@ -42,8 +42,8 @@ def test_source_task_keeps_only_its_classes_stratified_and_relabelled():
     assert (len(source.y_train), len(source.y_val), len(source.y_test)) == (100, 50, 50)
     assert np.bincount(source.y_train).tolist() == [20] * 5
     assert source.spec.class_names == ("0", "1", "2", "3", "4") and source.spec.num_classes == 5
-    original = {image_id: label for image_id, label in zip(splits.x_train[:, 0, 0, 0], splits.y_train)}
-    assert all(original[i] == label for i, label in zip(source.x_train[:, 0, 0, 0], source.y_train))
+    original = dict(zip(splits.x_train[:, 0, 0, 0], splits.y_train, strict=True))
+    assert all(original[i] == y for i, y in zip(source.x_train[:, 0, 0, 0], source.y_train, strict=True))
     again = transfer.source_task(splits, (0, 1, 2, 3, 4), train_size=100, val_size=50, seed=3)
     other = transfer.source_task(splits, (0, 1, 2, 3, 4), train_size=100, val_size=50, seed=4)
     assert np.array_equal(again.x_train, source.x_train) and not np.array_equal(other.x_train, source.x_train)
@@ -54,8 +54,8 @@ def test_target_task_labels_per_class_relabelled_seeded_and_nested():
     target = transfer.target_task(splits, (5, 6, 7, 8, 9), labels_per_class=7, val_per_class=4, seed=1)
     assert np.bincount(target.y_train).tolist() == [7] * 5 and np.bincount(target.y_val).tolist() == [4] * 5
     assert target.spec.class_names == ("5", "6", "7", "8", "9")
-    original = {image_id: label for image_id, label in zip(splits.x_train[:, 0, 0, 0], splits.y_train)}
-    assert all(original[i] == label + 5 for i, label in zip(target.x_train[:, 0, 0, 0], target.y_train))
+    original = dict(zip(splits.x_train[:, 0, 0, 0], splits.y_train, strict=True))
+    assert all(original[i] == y + 5 for i, y in zip(target.x_train[:, 0, 0, 0], target.y_train, strict=True))
     assert len(target.y_test) == int(np.isin(splits.y_test, (5, 6, 7, 8, 9)).sum())
     larger = transfer.target_task(splits, (5, 6, 7, 8, 9), labels_per_class=20, val_per_class=4, seed=1)
     assert _ids(target.x_train) < _ids(larger.x_train)  # 7 per class are part of the 20

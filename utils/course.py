@@ -95,7 +95,8 @@ def check_parameters(**parameters) -> None:
             transfer.check_backbone(value)
         elif name == "label_counts":
             if not isinstance(value, (list, tuple)) or not value:
-                raise ValueError(f"label_counts must be a list of whole numbers, e.g. [10, 30, 100]; got {value!r}")
+                raise ValueError(f"label_counts must be a list of whole numbers, e.g. [10, 30, 100]; "
+                                 f"got {value!r}")
             for count in value:
                 _whole("each of label_counts", count, 1)
             if list(value) != sorted(set(value)):

@@ -91,7 +91,8 @@ class TrainingConfig:
     def describe(self) -> str:
         limit = "all images" if self.limit is None else f"limit {self.limit}"
         task = f" ({self.task})" if self.task else ""
-        return (f"{self.architecture} on {self.dataset}{task}, {self.epochs} epochs, batch {self.batch_size}, "
+        return (f"{self.architecture} on {self.dataset}{task}, {self.epochs} epochs, "
+                f"batch {self.batch_size}, "
                 f"seed {self.seed}, {limit}")
 
     def slug(self) -> str:

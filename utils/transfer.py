@@ -57,11 +57,13 @@ def check_backbone(name) -> None:
 
 # The source and the target task.
 
-def task_classes(spec: data.DatasetSpec, source_count: int | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def task_classes(spec: data.DatasetSpec,
+                 source_count: int | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The source task's classes (the first half by default) and the target task's (the rest)."""
     count = spec.num_classes // 2 if source_count is None else source_count
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count < spec.num_classes:
-        raise ValueError(f"source_count must be a whole number from 1 to {spec.num_classes - 1}; got {count!r}")
+        raise ValueError(f"source_count must be a whole number from 1 to {spec.num_classes - 1}; "
+                         f"got {count!r}")
     return tuple(range(count)), tuple(range(count, spec.num_classes))
 
 
