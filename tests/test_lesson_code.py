@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from utils import data, models, plots, regularize, training, visualize
+from utils import data, models, plots, regularize, training, transfer, visualize
 
 import keras
 import nbformat
@@ -129,7 +129,7 @@ def test_lesson_05_callback_is_regularize_early_stopping():
 # "Introduced in lesson NN": lesson NN is the first that calls it (``module.name``), or it is
 # the utils copy of lesson NN's own code, checked above.
 MODULES = {"data": data, "models": models, "training": training, "plots": plots,
-           "visualize": visualize, "regularize": regularize}
+           "visualize": visualize, "regularize": regularize, "transfer": transfer}
 COPIES = {"models.dense_only": "02", "visualize.saliency_map": "04", "visualize.grad_cam": "04",
           "regularize.early_stopping": "05", "training.compile_model": "03"}
 METHODS = {"data.Splits.describe": r"\.describe\("}

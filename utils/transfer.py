@@ -45,7 +45,7 @@ BACKBONES: dict[str, Backbone] = {
 
 
 def backbone_names() -> list[str]:
-    """The valid values of a lesson's ``backbone`` parameter. Introduced in lesson 07."""
+    """The valid values of a lesson's ``backbone`` parameter."""
     return [COURSE_BACKBONE, *sorted(BACKBONES)]
 
 
