@@ -219,6 +219,7 @@ def plot_label_counts(accuracies: dict[str, dict[int, list[float]]], title: str,
     ax.set_xscale("log")
     ax.set_xticks(sorted(next(iter(accuracies.values()))))
     ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+    ax.get_xaxis().set_minor_locator(plt.NullLocator())  # no 3×10⁰ ticks between the counts
     ax.set_xlabel("labelled training images per class (log scale)")
     ax.set_ylabel("validation accuracy")
     ax.set_title(title)
