@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from utils import data, detection, models, plots, regularize, scenes, training, visualize
+from utils import data, detection, models, plots, regularize, scenes, training, transfer, visualize
 
 import keras
 import nbformat
@@ -164,7 +164,8 @@ def test_lesson_06_quotes_lesson_03s_recorded_validation_accuracy():
 # "Introduced in lesson NN": lesson NN is the first that calls it (``module.name``), or it is
 # the utils copy of lesson NN's own code, checked above.
 MODULES = {"data": data, "models": models, "training": training, "plots": plots,
-           "visualize": visualize, "regularize": regularize, "detection": detection, "scenes": scenes}
+           "visualize": visualize, "regularize": regularize, "detection": detection, "scenes": scenes,
+           "transfer": transfer}
 COPIES = {"models.dense_only": "02", "visualize.saliency_map": "04", "visualize.grad_cam": "04",
           "regularize.early_stopping": "05", "training.compile_model": "03",
           "detection.box_iou": "08", "detection.non_max_suppression": "08",

@@ -43,6 +43,8 @@ def test_lesson_02_counts_for_each_dataset(dataset, counts, subprocess_env, tmp_
 # Quick settings per lesson: a small `limit`, one epoch, one seed.
 QUICK = {"01": {}, "03": {"limit": 200, "epochs": 1}, "04": {"limit": 200, "epochs": 1},
          "05": {"limit": 200, "epochs": 1, "repeats": 1}, "06": {"limit": 200, "epochs": 1, "repeats": 1},
+         "07": {"limit": 200, "source_size": 100, "pretrain_epochs": 1, "label_counts": [1, 2],
+                "val_per_class": 1, "steps": 2, "repeats": 1},
          "08": {"limit": 200, "epochs": 1, "train_size": 200, "val_size": 50}}
 
 

@@ -72,7 +72,8 @@ def check_parameters(**parameters) -> None:
     """Check a lesson's parameters; a bad one raises ValueError naming it. Introduced in lesson 01.
 
     Knows ``dataset``, ``architecture``, ``epochs``, ``batch_size``, ``limit``, ``seed``,
-    ``repeats``, ``*_size`` and ``*_index``; any other name is a mistake in the lesson,
+    ``repeats``, ``*_size`` and ``*_index``, and lesson 07's ``pretrain_epochs``, ``steps``,
+    ``val_per_class``, ``label_counts`` and ``backbone``; any other name is a mistake in the lesson,
     reported as such.
     """
     from utils import data
@@ -86,8 +87,20 @@ def check_parameters(**parameters) -> None:
             if value not in models.ARCHITECTURES:
                 raise ValueError(f"unknown architecture {value!r}; valid choices: "
                                  f"{', '.join(sorted(models.ARCHITECTURES))}")
-        elif name in ("epochs", "batch_size", "repeats"):
+        elif name in ("epochs", "batch_size", "repeats", "pretrain_epochs", "steps", "val_per_class"):
             _whole(name, value, 1)
+        elif name == "backbone":
+            from utils import transfer
+
+            transfer.check_backbone(value)
+        elif name == "label_counts":
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ValueError(f"label_counts must be a list of whole numbers, e.g. [10, 30, 100]; "
+                                 f"got {value!r}")
+            for count in value:
+                _whole("each of label_counts", count, 1)
+            if list(value) != sorted(set(value)):
+                raise ValueError(f"label_counts must increase, without repeats; got {value!r}")
         elif name.endswith("_size"):
             _whole(name, value, 10)
         elif name in ("seed",) or name.endswith("_index"):

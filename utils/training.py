@@ -51,28 +51,57 @@ class TrainingConfig:
     seed: int
     limit: int | None
     learning_rate: float = 2e-3  # peak of the cosine decay
+    # Optional (left out of the key when None, so older keys stay valid):
+    widths: tuple[int, ...] | None = None  # small_resnet's block widths
+    num_classes: int | None = None  # when the task has fewer classes than the dataset
+    task: str | None = None  # the part of the dataset trained on, e.g. lesson 07's source task
+    bn_momentum: float | None = None  # of every BatchNormalization layer, when not Keras's 0.99
+
+    def build(self, input_shape) -> keras.Model:
+        """A fresh, untrained model of this configuration's architecture."""
+        from utils import data
+
+        classes = self.num_classes or data.get_spec(self.dataset).num_classes
+        if self.architecture == "small_resnet":
+            if self.widths is None:
+                raise ValueError("a small_resnet configuration needs widths, e.g. widths=(16, 32, 64)")
+            model = models.small_resnet(input_shape, classes, widths=self.widths)
+        else:
+            model = models.build(self.architecture, input_shape, classes)
+        if self.bn_momentum is not None:
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.momentum = self.bn_momentum
+        return model
 
     def key(self) -> str:
         """A hash of the configuration and of the architecture's layer configuration."""
         from utils import data
 
-        spec = data.get_spec(self.dataset)
-        model = models.build(self.architecture, spec.input_shape, spec.num_classes)
-        layers = [(type(layer).__name__, layer.name, str(layer.output.shape), layer.count_params(),
-                   str(layer.get_config().get("activation"))) for layer in model.layers]
-        text = json.dumps({**asdict(self), "layers": layers, "keras": keras.__version__},
-                          sort_keys=True)
+        model = self.build(data.get_spec(self.dataset).input_shape)
+        # An input layer's automatic name counts the models built so far: leave it out.
+        layers = [(type(layer).__name__, "" if isinstance(layer, keras.layers.InputLayer) else layer.name,
+                   str(layer.output.shape), layer.count_params(), str(layer.get_config().get("activation")))
+                  for layer in model.layers]
+        fields = {name: value for name, value in asdict(self).items()
+                  if value is not None or name not in _OPTIONAL_FIELDS}
+        text = json.dumps({**fields, "layers": layers, "keras": keras.__version__}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
         limit = "all images" if self.limit is None else f"limit {self.limit}"
-        return (f"{self.architecture} on {self.dataset}, {self.epochs} epochs, batch {self.batch_size}, "
+        task = f" ({self.task})" if self.task else ""
+        return (f"{self.architecture} on {self.dataset}{task}, {self.epochs} epochs, "
+                f"batch {self.batch_size}, "
                 f"seed {self.seed}, {limit}")
 
     def slug(self) -> str:
         limit = "full" if self.limit is None else f"limit{self.limit}"
         return (f"{self.dataset}-{self.architecture}-e{self.epochs}-b{self.batch_size}"
                 f"-s{self.seed}-{limit}-{self.key()}")
+
+
+_OPTIONAL_FIELDS = ("widths", "num_classes", "task", "bn_momentum")
 
 
 def model_cache_dir() -> Path:
@@ -118,7 +147,10 @@ def load_or_train(config: TrainingConfig, splits, verbose: int = 2):
         history = json.loads(target.with_suffix(".json").read_text())["history"]
         return keras.models.load_model(target), history, False
     set_seed(config.seed)
-    model = models.build(config.architecture, splits.spec.input_shape, splits.spec.num_classes)
+    model = config.build(splits.spec.input_shape)
+    if model.output.shape[-1] != splits.spec.num_classes:
+        raise ValueError(f"the configuration gives {model.output.shape[-1]} classes but the data has "
+                         f"{splits.spec.num_classes}: set num_classes={splits.spec.num_classes}")
     compile_model(model, learning_rate=config.learning_rate,
                   decay_steps=total_steps(splits, config.epochs, config.batch_size))
     history = train(model, splits, config.epochs, config.batch_size, verbose=verbose).history

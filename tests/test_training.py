@@ -1,0 +1,38 @@
+"""Tests of utils/training.py's model-cache keys for lesson 07's small ResNet configurations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from utils import models, training
+
+import pytest
+
+RESNET = training.TrainingConfig("mnist", "small_resnet", 1, 32, 0, None, widths=(4, 8), num_classes=5,
+                                 task="source classes (0, 1, 2, 3, 4)", bn_momentum=0.9)
+
+
+def test_key_does_not_depend_on_models_built_before():
+    first = RESNET.key()
+    models.small_resnet((28, 28, 1), 5, widths=(4, 8))  # moves Keras's automatic input-layer names on
+    assert RESNET.key() == first
+
+
+@pytest.mark.parametrize("change", [dict(widths=(4, 16)), dict(task="other classes"), dict(bn_momentum=0.99),
+                                    dict(num_classes=4)])
+def test_every_optional_field_changes_the_key(change):
+    assert replace(RESNET, **change).key() != RESNET.key()
+
+
+def test_build_applies_widths_classes_and_momentum():
+    model = RESNET.build((28, 28, 1))
+    assert model.output.shape[-1] == 5 and model.get_layer("block2_conv1").filters == 8
+    assert {layer.momentum for layer in model.layers if hasattr(layer, "moving_mean")} == {0.9}
+    with pytest.raises(ValueError, match="a small_resnet configuration needs widths"):
+        replace(RESNET, widths=None).build((28, 28, 1))
+
+
+def test_unset_optional_fields_leave_the_description_and_slug_as_before():
+    plain = training.TrainingConfig("mnist", "cnn3", 2, 64, 1, 500)
+    assert plain.describe() == "cnn3 on mnist, 2 epochs, batch 64, seed 1, limit 500"
+    assert plain.slug().startswith("mnist-cnn3-e2-b64-s1-limit500-")
