@@ -36,3 +36,18 @@ def test_unset_optional_fields_leave_the_description_and_slug_as_before():
     plain = training.TrainingConfig("mnist", "cnn3", 2, 64, 1, 500)
     assert plain.describe() == "cnn3 on mnist, 2 epochs, batch 64, seed 1, limit 500"
     assert plain.slug().startswith("mnist-cnn3-e2-b64-s1-limit500-")
+
+
+
+@pytest.mark.parametrize("architecture", ["cnn3", "small_resnet"])
+def test_load_or_train_trains_then_loads(architecture, keras_home, tmp_path, monkeypatch):
+    from utils import data
+
+    monkeypatch.setenv(training.MODEL_CACHE_ENV, str(tmp_path / "cache"))
+    splits = data.load_dataset("mnist", limit=100, seed=0)
+    config = training.TrainingConfig("mnist", architecture, 1, 50, 0, 100,
+                                     widths=(4, 8) if architecture == "small_resnet" else None)
+    model, history, trained_now = training.load_or_train(config, splits, verbose=0)
+    assert trained_now and len(history["val_accuracy"]) == 1  # a Sequential cnn3 trains too
+    again, _, trained_again = training.load_or_train(config, splits, verbose=0)
+    assert not trained_again and again.count_params() == model.count_params()

@@ -148,8 +148,9 @@ def load_or_train(config: TrainingConfig, splits, verbose: int = 2):
         return keras.models.load_model(target), history, False
     set_seed(config.seed)
     model = config.build(splits.spec.input_shape)
-    if model.output.shape[-1] != splits.spec.num_classes:
-        raise ValueError(f"the configuration gives {model.output.shape[-1]} classes but the data has "
+    classes = model.outputs[0].shape[-1]  # a Sequential model has no `output` (lesson 04)
+    if classes != splits.spec.num_classes:
+        raise ValueError(f"the configuration gives {classes} classes but the data has "
                          f"{splits.spec.num_classes}: set num_classes={splits.spec.num_classes}")
     compile_model(model, learning_rate=config.learning_rate,
                   decay_steps=total_steps(splits, config.epochs, config.batch_size))
