@@ -217,10 +217,10 @@ def test_build_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
 # The student notebooks run, and the quick runs' assertions ride along ------------------------------
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_notebooks_papermill import QUICK  # noqa: E402  (the lessons' quick settings)
+from test_notebooks_papermill import QUICK, QUICK_DATASET  # noqa: E402  (the lessons' quick settings)
 
-# What a lesson's results must say on MNIST, beyond lesson and dataset.
-EXPECTED_ON_MNIST = {"02": {"cnn3_params": 93_322, "cnn2_params": 225_034, "cnn3_gap_params": 60_554}}
+# What a lesson's results must say on the quick runs' dataset, beyond lesson and dataset.
+EXPECTED_QUICK = {"02": {"cnn3_params": 122_570, "cnn2_params": 315_722, "cnn3_gap_params": 61_130}}
 
 
 def execute_allowing_errors(source: Path, out: Path, env: dict[str, str], monkeypatch, **parameters):
@@ -237,15 +237,15 @@ def execute_allowing_errors(source: Path, out: Path, env: dict[str, str], monkey
 @pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(STUDENT.glob("*.ipynb")), ids=lambda p: p.stem)
 def test_student_notebook_runs_up_to_each_stub(path, subprocess_env, tmp_path, monkeypatch):
-    """On MNIST with the quick settings: the only errors are the stubs', and every check says
-    "not attempted". The lesson's results are those its quick run on MNIST must give."""
+    """On CIFAR-10 with the quick settings: the only errors are the stubs', and every check says
+    "not attempted". The lesson's results are those its quick run must give."""
     from utils.course import read_results
 
     lesson = path.name[:2]
     grades = tmp_path / "grades.jsonl"
     env = {**subprocess_env, "COURSE_GRADES": str(grades)}
-    executed = execute_allowing_errors(path, tmp_path / path.name, env, monkeypatch, dataset="mnist",
-                                       **QUICK.get(lesson, {}))
+    executed = execute_allowing_errors(path, tmp_path / path.name, env, monkeypatch,
+                                       dataset=QUICK_DATASET, **QUICK[lesson])
     errors = [(cell.source, output) for cell in executed.cells if cell.cell_type == "code"
               for output in cell.outputs if output.output_type == "error"]
     unexpected = [f"{output.ename}: {output.evalue} in\n{source}" for source, output in errors
@@ -258,9 +258,9 @@ def test_student_notebook_runs_up_to_each_stub(path, subprocess_env, tmp_path, m
     assert [(r["exercise"], r["passed"], r["message"]) for r in recorded] == [
         (name[9:].replace("_", "."), False, "not attempted") for name in checks_called]
     results = read_results(executed)
-    assert results.get("lesson") == lesson and results.get("dataset") == "mnist"
-    for key, value in EXPECTED_ON_MNIST.get(lesson, {}).items():
-        assert results[key] == value, f"lesson {lesson} on mnist: {key} = {results[key]}, expected {value}"
+    assert results.get("lesson") == lesson and results.get("dataset") == QUICK_DATASET
+    for key, value in EXPECTED_QUICK.get(lesson, {}).items():
+        assert results[key] == value, f"lesson {lesson}: {key} = {results[key]}, expected {value}"
 
 
 # Grading ------------------------------------------------------------------------------------------
