@@ -33,10 +33,12 @@ data: $(STAMP)
 course: system-deps-course $(STAMP) data
 	$(BIN)/course run --out runs/course
 
-# A fresh model cache per run: lesson 04 reuses the model lesson 03 trains in the same run.
+# The test files on two workers (each file stays on one), then the lessons under nbval, in
+# order and with a fresh model cache: lesson 04 reuses the model lesson 03 trains.
 # The website is rebuilt first (seconds): its tests fail on a build older than the notebooks.
 test: system-deps-test $(STAMP) data site
-	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest --durations=15
+	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=15
+	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest notebooks --durations=10
 
 # Contributors: the unit tests and notebook hygiene checks; no lesson runs, no browser.
 test-fast: $(STAMP) data
