@@ -180,3 +180,44 @@ def test_title_states_the_level_and_run_time_of_its_page(path):
     assert expected in read(path).cells[0].source, (
         f"{relative(path)}: the title cell should say {expected!r}, as {relative(page)} does "
         "(`make lesson-times` writes both)")
+
+
+IGNORE_TAG = "nbval-ignore-output"
+IGNORE_REASON = "# nbval-ignore-output:"  # the first line of an ignored cell says why
+MAX_IGNORED_SHARE = 0.05
+
+
+def ignored_cells() -> list[tuple[str, int, str]]:
+    """(notebook, cell index, first line) of every code cell nbval does not compare."""
+    return [(relative(path), index, cell.source.splitlines()[0] if cell.source else "")
+            for path in NOTEBOOKS for index, cell in enumerate(read(path).cells)
+            if cell.cell_type == "code" and IGNORE_TAG in cell.get("metadata", {}).get("tags", [])]
+
+
+def test_ignored_cells_say_why_and_are_few():
+    ignored = ignored_cells()
+    total = sum(len(code_cells(read(path))) for path in NOTEBOOKS)
+    print(f"{len(ignored)} of {total} code cells ignored by nbval:",
+          *(f"  {name} cell {index}: {line}" for name, index, line in ignored), sep="\n")
+    silent = [f"{name} cell {index}" for name, index, line in ignored
+              if not (line.startswith(IGNORE_REASON) and line[len(IGNORE_REASON):].strip())]
+    assert not silent, (f"cells tagged {IGNORE_TAG} without a first line `{IGNORE_REASON} <what is volatile "
+                        f"and why it cannot be sanitised>`: {', '.join(silent)}")
+    assert len(ignored) <= MAX_IGNORED_SHARE * total, (
+        f"{len(ignored)} of {total} code cells ignored; at most {MAX_IGNORED_SHARE:.0%}: sanitise the "
+        "volatile text in tests/nbval_sanitize.cfg instead")
+
+
+def test_the_ignore_rule_rejects_a_cell_without_a_reason(monkeypatch, tmp_path):
+    """The rule above fails on an ignored cell whose first line gives no reason."""
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print(1)", metadata={"tags": [IGNORE_TAG]}),
+        *(nbformat.v4.new_code_cell(f"x = {k}") for k in range(30))])
+    nbformat.write(notebook, tmp_path / "99_x.ipynb")
+    monkeypatch.setattr(sys.modules[__name__], "NOTEBOOKS", [tmp_path / "99_x.ipynb"])
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    with pytest.raises(AssertionError, match="without a first line"):
+        test_ignored_cells_say_why_and_are_few()
+    notebook.cells[0].source = f"{IGNORE_REASON} the time of day\nprint(1)"
+    nbformat.write(notebook, tmp_path / "99_x.ipynb")
+    test_ignored_cells_say_why_and_are_few()

@@ -153,6 +153,48 @@ def test_rank_correlation():
     assert visualize.rank_correlation(ramp, -ramp) == pytest.approx(-1.0)
 
 
+def _average_ranks(values):
+    """Ranks 1..n, ties sharing the mean of the ranks they span: Spearman's definition."""
+    values = np.ravel(values)
+    ranks = np.empty(values.size)
+    for value in np.unique(values):
+        where = np.flatnonzero(values == value)
+        first = np.sum(values < value)
+        ranks[where] = first + (len(where) + 1) / 2
+    return ranks
+
+
+def test_rank_correlation_gives_tied_pixels_their_average_rank():
+    # Two maps that are mostly exactly 0, as a fresh model's saliency and Grad-CAM are
+    rng = np.random.default_rng(0)
+    a = np.where(rng.random((12, 12)) < 0.7, 0.0, rng.random((12, 12)))
+    b = np.where(rng.random((12, 12)) < 0.7, 0.0, rng.random((12, 12)))
+    expected = np.corrcoef(_average_ranks(a), _average_ranks(b))[0, 1]
+    assert visualize.rank_correlation(a, b) == pytest.approx(expected, abs=1e-12)
+    # Ties ranked by position would make the value depend on where the pixels sit
+    order = rng.permutation(a.size)
+    shuffled = visualize.rank_correlation(a.ravel()[order], b.ravel()[order])
+    assert shuffled == pytest.approx(visualize.rank_correlation(a, b), abs=1e-12)
+    # Two maps that agree only in being 0 at the same pixels do correlate
+    zero = rng.random((12, 12)) < 0.7
+    assert visualize.rank_correlation(np.where(zero, 0, rng.random((12, 12))),
+                                      np.where(zero, 0, rng.random((12, 12)))) > 0.5
+
+
+@pytest.mark.parametrize("a, b", [
+    (np.zeros((4, 4)), np.arange(16.0).reshape(4, 4)),  # a constant map: no ranking
+    (np.arange(16.0).reshape(4, 4), np.full((4, 4), 3.0)),
+    (np.where(np.eye(4) > 0, np.nan, 1.0) * np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4)),
+], ids=["constant first", "constant second", "NaN"])
+def test_rank_correlation_is_nan_where_it_is_undefined(a, b):
+    assert np.isnan(visualize.rank_correlation(a, b))
+
+
+def test_rank_correlation_rejects_maps_of_different_sizes():
+    with pytest.raises(ValueError, match="different sizes: 16 and 9"):
+        visualize.rank_correlation(np.zeros((4, 4)), np.zeros((3, 3)))
+
+
 def test_attributions_work_on_a_saved_and_loaded_model(cnn3, tmp_path):
     """On a loaded model, a keras.Model over inner outputs gave no gradient; the eager pass does."""
     cnn3.save(tmp_path / "cnn3.keras")

@@ -8,6 +8,7 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
+from scipy import stats
 
 
 def activation_model(model: keras.Model, layer_names) -> keras.Model:
@@ -238,30 +239,43 @@ def receptive_fields(model: keras.Model) -> list[tuple[str, int, int]]:
 
 
 def rank_correlation(a, b) -> float:
-    """Spearman's rank correlation of two maps of the same shape. Introduced in lesson 04."""
-    ranks = [np.argsort(np.argsort(np.ravel(m), kind="stable"), kind="stable") for m in (a, b)]
-    return float(np.corrcoef(*ranks)[0, 1])
+    """Spearman's rank correlation of two maps of the same shape. Introduced in lesson 04.
+
+    Tied values share their average rank, as Spearman defines it (attribution maps are full of
+    ties: many pixels are exactly 0). NaN where it is undefined: a constant map, or a map with NaN.
+    """
+    a, b = np.ravel(np.asarray(a, dtype=float)), np.ravel(np.asarray(b, dtype=float))
+    if a.shape != b.shape:
+        raise ValueError(f"maps of different sizes: {a.size} and {b.size} values")
+    if np.isnan(a).any() or np.isnan(b).any() or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(stats.spearmanr(a, b).statistic)
 
 
 def plot_attributions(model: keras.Model, images, y_true, class_names, layer_name: str,
-                      title: str = "Where the model looks"):
-    """Per image: input, saliency map and Grad-CAM for the predicted class. Introduced in lesson 04."""
+                      title: str = "Where the model looks", class_indices=None):
+    """Per image: input, saliency map and Grad-CAM for a class. Introduced in lesson 04.
+
+    The class is the model's own prediction, or ``class_indices[k]`` for image k (for instance
+    another model's predictions, to compare two models' maps for the same class).
+    """
     images = np.asarray(images)
     probabilities = model.predict(images, verbose=0)
     fig, axes = plt.subplots(len(images), 3, figsize=(7.2, 2.7 * len(images) + 0.6), squeeze=False)
     for row, (image, truth, probs) in enumerate(zip(images, y_true, probabilities, strict=True)):
         predicted = int(np.argmax(probs))
+        shown = predicted if class_indices is None else int(class_indices[row])
         picture, cmap = as_picture(image)
-        saliency = saliency_map(model, image, predicted)
-        heat = grad_cam(model, image, predicted, layer_name)
+        saliency = saliency_map(model, image, shown)
+        heat = grad_cam(model, image, shown, layer_name)
         axes[row, 0].imshow(picture, cmap=cmap)
         axes[row, 0].set_title(f"true: {class_names[int(truth)]}\npred: {class_names[predicted]} "
                                f"({probs[predicted]:.0%})", fontsize=9)
         axes[row, 1].imshow(saliency, cmap="hot")
-        axes[row, 1].set_title(f"saliency for\n{class_names[predicted]}", fontsize=9)
+        axes[row, 1].set_title(f"saliency for\n{class_names[shown]}", fontsize=9)
         axes[row, 2].imshow(picture, cmap=cmap)
         axes[row, 2].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
-        axes[row, 2].set_title(f"Grad-CAM ({layer_name}) for\n{class_names[predicted]}", fontsize=9)
+        axes[row, 2].set_title(f"Grad-CAM ({layer_name}) for\n{class_names[shown]}", fontsize=9)
         for ax in axes[row]:
             ax.axis("off")
     fig.suptitle(title)
