@@ -192,6 +192,7 @@ def test_lesson_times_write_only_measured_lessons(lesson_times, tmp_path, monkey
         (REPO / "notebooks" / "02_cnn_architecture.ipynb").read_text()
 
 
+@pytest.mark.slow  # executes a notebook
 def test_lesson_times_in_place_executes_stores_and_times(lesson_times, tmp_path, monkeypatch):
     (tmp_path / "notebooks").mkdir()
     notebook = tmp_path / "notebooks" / "01_tiny.ipynb"

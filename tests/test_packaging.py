@@ -127,3 +127,45 @@ def test_the_course_command_runs_as_python_m_utils():
     done = subprocess.run([sys.executable, "-m", "utils", "run", "--help"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "usage: course run" in done.stdout and "--scheduler ADDRESS" in done.stdout
+
+
+def declared_distributions() -> set[str]:
+    """The distributions pyproject.toml declares, the optional ones included, normalised."""
+    project = pyproject()
+    extras = project["optional-dependencies"].values()
+    listed = [*project["dependencies"], *(d for extra in extras for d in extra)]
+    return {re.sub(r"[-_.]+", "-", Requirement(d).name).lower() for d in listed}
+
+
+def test_every_module_the_course_and_its_tests_import_is_declared():
+    """Each third-party module that utils/ or tests/ imports comes from a distribution listed there."""
+    from importlib.metadata import packages_distributions
+
+    declared = declared_distributions()
+    local = {path.stem for path in (REPO / "tests").glob("*.py")} | {"utils"}
+    providers = packages_distributions()
+    missing = {}
+    for path in [*(REPO / "utils").rglob("*.py"), *(REPO / "tests").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for top in {name.split(".")[0] for name in names} - local - set(sys.stdlib_module_names):
+                dists = {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(top, [top])}
+                if not dists & declared:
+                    missing[top] = sorted(dists)
+    assert not missing, f"imported but not declared in pyproject.toml (module: distributions): {missing}"
+
+
+def test_markers_are_strict_and_declared():
+    """A mistyped marker is an error, not a test that `-m` silently never selects."""
+    options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "--strict-markers" in options["addopts"].split()
+    declared = {line.split(":")[0] for line in options["markers"]}
+    builtin = {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings"}
+    used = {name for path in (REPO / "tests").glob("*.py")
+            for name in re.findall(r"pytest\.mark\.(\w+)", path.read_text(encoding="utf-8"))}
+    assert used - builtin <= declared and declared <= used, (sorted(used - builtin), sorted(declared))
