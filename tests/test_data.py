@@ -133,6 +133,16 @@ def test_small_cifar10_matches_keras_own_reader(keras_home, tmp_path):
     assert np.array_equal(np.asarray(keras_y), y_test)
 
 
+@pytest.mark.parametrize("name", ["cifar10", "mnist"])
+def test_a_load_reads_each_file_once_to_check_it(keras_home, monkeypatch, name):
+    hashed = []
+    sha256_of = data.sha256_of
+    monkeypatch.setattr(data, "sha256_of", lambda path: hashed.append(Path(path).name) or sha256_of(path))
+    splits = data.load_dataset(name, limit=100)
+    assert splits.test_files  # the small test files, recognised by their checksums
+    assert sorted(hashed) == sorted(Path(f.cache_path).name for f in data.get_spec(name).files)
+
+
 def test_cifar10_pickle_cannot_run_code(keras_home):
     class Exploit:
         def __reduce__(self):
