@@ -142,6 +142,15 @@ def test_plot_runs_draws_every_seed_of_a_variant(figures):
     assert len(dashed) == 3
 
 
+def test_a_layers_input_tensors_are_the_objects_its_predecessors_output():
+    """What receptive_fields follows: the model's graph through public layer.input and layer.output."""
+    for model in (models.cnn3((28, 28, 1), 10), models.small_resnet((28, 28, 1), 10, widths=(8, 16, 32))):
+        outputs = {id(layer.output) for layer in model.layers} | {id(tensor) for tensor in model.inputs}
+        for layer in model.layers:
+            inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+            assert all(id(tensor) in outputs for tensor in inputs), layer.name
+
+
 def test_receptive_fields_of_cnn3(cnn3):
     assert visualize.receptive_fields(cnn3) == [("conv1", 26, 3), ("pool1", 13, 4), ("conv2", 11, 8),
                                                 ("pool2", 5, 10), ("conv3", 3, 18)]
