@@ -123,6 +123,38 @@ def test_what_lessons_import_never_imports_the_tooling():
         assert not [source for source in code if "utils.tools" in source], path.name
 
 
+def course_modules_imported(path: Path) -> set[str]:
+    """The modules of utils/ that one of them imports, at its top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        module = node.module or "" if isinstance(node, ast.ImportFrom) and node.level == 0 else None
+        if module == "utils":
+            found |= {alias.name for alias in node.names}
+        elif module and module.startswith("utils."):
+            found.add(module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("utils.")}
+    return found - {path.stem}
+
+
+def test_the_course_modules_import_each_other_without_a_cycle():
+    """Lesson-facing modules stand above the course-wide helpers they use, never in a circle with them."""
+    graph = {path.stem: course_modules_imported(path) & {p.stem for p in (REPO / "utils").glob("*.py")}
+             for path in (REPO / "utils").glob("*.py") if path.stem not in ("__init__", "__main__")}
+
+    def cycle_from(module: str, path: list[str]) -> list[str]:
+        for imported in sorted(graph.get(module, ())):
+            if imported in path:
+                return [*path[path.index(imported):], imported]
+            found = cycle_from(imported, [*path, imported])
+            if found:
+                return found
+        return []
+
+    cycles = [cycle for module in sorted(graph) if (cycle := cycle_from(module, [module]))]
+    assert not cycles, "utils modules in a circle: " + ", ".join(" -> ".join(cycle) for cycle in cycles)
+
+
 def test_the_course_command_runs_as_python_m_utils():
     done = subprocess.run([sys.executable, "-m", "utils", "run", "--help"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
