@@ -201,3 +201,44 @@ def test_markers_are_strict_and_declared():
     used = {name for path in (REPO / "tests").glob("*.py")
             for name in re.findall(r"pytest\.mark\.(\w+)", path.read_text(encoding="utf-8"))}
     assert used - builtin <= declared and declared <= used, (sorted(used - builtin), sorted(declared))
+
+
+# The one documented use of a dependency's private API each, in a function with its own test.
+PRIVATE_API_WRAPPERS = {("benchmarks/train_speed.py", "tensorflow_built_with_onednn"),  # test_benchmark
+                        ("tests/keras_format_files.py", "_Python2Pickler")}  # test_data
+
+
+def private_uses(path: Path, local: set[str]) -> list[str]:
+    """``line: code`` for each private name of another package that ``path`` uses outside the wrappers."""
+    found = []
+
+    def visit(node, scope: str) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not scope:
+            wrapper = (path.relative_to(REPO).as_posix(), node.name) in PRIVATE_API_WRAPPERS
+            scope = node.name if wrapper else ""
+        private = False
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            private = ast.unparse(node.value) not in ("self", "cls")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            is_from = isinstance(node, ast.ImportFrom)
+            modules = [node.module or ""] if is_from else [alias.name for alias in node.names]
+            names = [alias.name for alias in node.names] if is_from else []
+            foreign = [m for m in modules if m.split(".")[0] not in local and m != "__future__"]
+            private = any(part.startswith("_") or part in ("src", "python")  # keras.src, tensorflow.python
+                          for m in foreign for part in m.split(".")[1:]) or \
+                bool(foreign and any(n.startswith("_") and not n.startswith("__") for n in names))
+        if private and not scope:
+            found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
+        for child in ast.iter_child_nodes(node):
+            visit(child, scope)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "")
+    return found
+
+
+def test_no_private_api_of_a_dependency_outside_its_one_wrapper():
+    files = [*(REPO / "utils").rglob("*.py"), *(REPO / "tests").glob("*.py"),
+             *(REPO / "benchmarks").glob("*.py"), *(REPO / "website").rglob("*.py")]
+    local = {"utils"} | {path.stem for path in files}
+    found = [use for path in files for use in private_uses(path, local)]
+    assert not found, "private APIs: use a public one, or wrap it in one function:\n" + "\n".join(found)

@@ -103,8 +103,7 @@ def test_lesson_04_plots_have_titles_and_class_names(cnn3, figures):
                                          np.array([0.9, 0.6, 0.9, 0.95, 0.7, 0.9]), names)
     assert shown.tolist() == [3, 4, 1]  # the mistakes, most confident first
     visualize.plot_attributions(cnn3, images[:2], y_true[:2], names, layer_name="conv2")
-    titles = [figure._suptitle.get_text() if figure._suptitle else figure.axes[0].get_title()
-              for figure in figures]
+    titles = [figure.get_suptitle() or figure.axes[0].get_title() for figure in figures]
     assert titles[0] == "conv1: 32 feature maps of 26×26 for test image 0"
     assert titles[1].startswith("conv1: 32 learned 3×3 filters")
     assert titles[2] == "Confusion matrix"

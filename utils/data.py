@@ -218,7 +218,8 @@ def missing_files(name: str) -> list[Path]:
             if not (home / f.cache_path).exists()]
 
 
-def _offline() -> bool:
+def offline() -> bool:
+    """True when $COURSE_OFFLINE (OFFLINE_ENV) forbids downloads."""
     return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
 
 
@@ -256,7 +257,7 @@ def _ensure_verified(name: str) -> tuple[dict[str, Path], dict[str, str]]:
     for data_file in spec.files:
         path = home / data_file.cache_path
         if not path.exists():
-            reason = f"{OFFLINE_ENV}=1 is set" if _offline() else None
+            reason = f"{OFFLINE_ENV}=1 is set" if offline() else None
             if reason is None:
                 try:
                     _download(spec, data_file)

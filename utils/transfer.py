@@ -115,7 +115,7 @@ def imagenet_backbone(name: str, input_shape, weights: str | None = "imagenet") 
         raise ValueError("the course backbone is the pretrained small ResNet of lesson 07, "
                          f"not an ImageNet one; valid choices here: {', '.join(sorted(BACKBONES))}")
     backbone = BACKBONES[name]
-    if weights == "imagenet" and not _weights_cached(backbone) and data._offline():
+    if weights == "imagenet" and not _weights_cached(backbone) and data.offline():
         raise BackboneNotAvailableError(
             f"backbone {name!r} needs its ImageNet weights ({backbone.weights_file}) from the internet, "
             f"but {data.OFFLINE_ENV}=1 is set and they are not in {data.keras_home() / 'models'}. "
