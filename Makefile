@@ -40,7 +40,8 @@ test: system-deps-test $(STAMP) data site
 	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=15
 	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest notebooks --durations=10
 
-# Contributors: the unit tests and notebook hygiene checks; no lesson runs, no browser.
+# Contributors: the unit tests and notebook hygiene checks. No test marked slow (executes a
+# notebook, builds a virtual environment, trains for minutes) or browser runs.
 test-fast: $(STAMP) data
 	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest tests -m "not slow and not browser" --durations=5
 

@@ -204,15 +204,25 @@ def epoch_flops(macs: int, n_train: int, n_val: int) -> int:
 
 # One row, in its own process.
 
+def tensorflow_built_with_onednn() -> bool:
+    """Whether this TensorFlow build has oneDNN (MKL) kernels.
+
+    The one private TensorFlow API this project uses: TensorFlow tells it nowhere else.
+    tests/test_benchmark.py fails when a release removes or changes it.
+    """
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def _framework_facts(backend: str) -> dict:
     import keras
 
     facts = {"backend": backend, "keras": keras.__version__, "python": platform.python_version()}
     if backend == "tensorflow":
         import tensorflow as tf
-        from tensorflow.python.util import _pywrap_util_port
 
-        built_with = _pywrap_util_port.IsMklEnabled()
+        built_with = tensorflow_built_with_onednn()
         switched_off = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "") in ("0", "false", "False")
         gpus = tf.config.list_physical_devices("GPU")
         facts.update(tensorflow=tf.__version__, onednn=bool(built_with and not switched_off),

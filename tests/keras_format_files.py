@@ -48,7 +48,11 @@ def write_mnist_npz(path: Path, seed: int = 1) -> Path:
 
 
 class _Python2Pickler(pickle._Pickler):
-    """Pickles bytes as Python 2 ``str`` (BINSTRING), as in the original CIFAR-10 files."""
+    """Pickles bytes as Python 2 ``str`` (BINSTRING), as in the original CIFAR-10 files.
+
+    The project's one private standard-library API: only the pure-Python pickler's dispatch table
+    can be extended for bytes. test_data.py checks that it still writes BINSTRING.
+    """
 
     def save_bytes(self, obj):
         size = len(obj)

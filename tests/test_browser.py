@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from browser_jupyterlab import (
     CHROMIUM_ENV,
@@ -163,6 +164,20 @@ def screenshots(page, stem: str) -> list[Path]:
     return written
 
 
+def blank_screenshot_problem(path: Path, width: int) -> str:
+    """What makes a screenshot not show a rendered page ('' when it does): its width, or blankness."""
+    from matplotlib.image import imread
+
+    pixels = imread(path)[..., :3]  # RGB in [0, 1]
+    if pixels.shape[1] != width:
+        return f"{path.name} is {pixels.shape[1]} px wide, not {width}"
+    colours, counts = np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0, return_counts=True)
+    drawn = 1 - counts.max() / counts.sum()  # pixels not of the background colour
+    if len(colours) < 50 or drawn < 0.02:
+        return f"{path.name} looks blank: {len(colours)} colours, {drawn:.1%} of it off the background"
+    return ""
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -241,7 +256,8 @@ def test_lesson_runs_in_jupyterlab(tmp_path, subprocess_env, chromium):
     assert not errors, json.dumps(errors[0], indent=1)
 
     assert _sha256(lesson) == stored_hash, "the stored lesson was modified"
-    assert all(path.is_file() for path in written)
+    problems = [blank_screenshot_problem(path, 1400) for path in written]
+    assert written and not any(problems), problems
     assert not lab.leftover_pids, f"processes had to be killed after shutdown: {lab.leftover_pids}"
     left_behind = {pid for pid in descendant_pids(os.getpid()) - children_before if is_alive(pid)}
     assert not left_behind, f"processes left behind: {left_behind}"

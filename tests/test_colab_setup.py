@@ -137,6 +137,7 @@ def colab_like_venv(root: Path) -> tuple[Path, Path, Path]:
     return python, own_site, shared
 
 
+@pytest.mark.slow  # builds a virtual environment, executes lesson 01
 def test_setup_cell_installs_the_package_in_colab(first_lesson, tmp_path, subprocess_env, monkeypatch):
     python, own_site, shared = colab_like_venv(tmp_path)
     clone = clone_working_tree(tmp_path / "clone")

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import pickletools
 import subprocess
 import sys
 import tarfile
@@ -22,6 +23,7 @@ from keras_format_files import (
     CIFAR_TEST,
     MNIST_TEST,
     MNIST_TRAIN,
+    _python2_pickle,
     sha256,
     write_cifar10_archive,
     write_fashion_idx,
@@ -120,17 +122,37 @@ def test_small_mnist_in_keras_npz_format(keras_home):
     assert splits.test_files and "small test files" in splits.label
 
 
-def test_small_cifar10_matches_keras_own_reader(keras_home, tmp_path):
-    from keras.src.datasets.cifar import load_batch
-
+def test_small_cifar10_reads_as_the_format_says(keras_home, tmp_path):
+    """The CIFAR-10 python format: each batch a pickled dict, b"data" rows of 3072 bytes (the red
+    plane, then green, then blue, each 32x32 row by row) and b"labels"."""
     (x_train, y_train), (x_test, y_test) = data.load_raw("cifar10")
     assert x_train.shape == (300, 32, 32, 3) and x_test.shape == (100, 32, 32, 3)
     archive = keras_home / "datasets" / "cifar-10-batches-py-target_archive"
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path, filter="data")
-    keras_x, keras_y = load_batch(str(tmp_path / "cifar-10-batches-py" / "test_batch"))
-    assert np.array_equal(keras_x.transpose(0, 2, 3, 1), x_test)
-    assert np.array_equal(np.asarray(keras_y), y_test)
+    with open(tmp_path / "cifar-10-batches-py" / "test_batch", "rb") as stream:
+        batch = pickle.load(stream, encoding="bytes")  # the test's own file: safe to unpickle
+    rows = np.asarray(batch[b"data"], dtype=np.uint8)
+    assert np.array_equal(rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), x_test)
+    assert np.array_equal(x_test[:, 0, 1, 2], rows[:, 2 * 1024 + 0 * 32 + 1])  # blue at row 0, column 1
+    assert np.array_equal(np.asarray(batch[b"labels"]), y_test)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "mnist"])
+def test_a_load_reads_each_file_once_to_check_it(keras_home, monkeypatch, name):
+    hashed = []
+    sha256_of = data.sha256_of
+    monkeypatch.setattr(data, "sha256_of", lambda path: hashed.append(Path(path).name) or sha256_of(path))
+    splits = data.load_dataset(name, limit=100)
+    assert splits.test_files  # the small test files, recognised by their checksums
+    assert sorted(hashed) == sorted(Path(f.cache_path).name for f in data.get_spec(name).files)
+
+
+def test_the_small_cifar10_pickles_bytes_as_python_2_strings():
+    """What keras_format_files' pickler (a private standard-library class) must keep doing."""
+    opcodes = {op.name for op, _, _ in pickletools.genops(_python2_pickle({b"data": b"x" * 300, b"k": b"y"}))}
+    assert {"BINSTRING", "SHORT_BINSTRING"} <= opcodes and "BINBYTES" not in opcodes
+    assert pickle.loads(_python2_pickle({b"k": b"y"}), encoding="bytes") == {b"k": b"y"}
 
 
 def test_cifar10_pickle_cannot_run_code(keras_home):

@@ -123,7 +123,122 @@ def test_what_lessons_import_never_imports_the_tooling():
         assert not [source for source in code if "utils.tools" in source], path.name
 
 
+def course_modules_imported(path: Path) -> set[str]:
+    """The modules of utils/ that one of them imports, at its top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        module = node.module or "" if isinstance(node, ast.ImportFrom) and node.level == 0 else None
+        if module == "utils":
+            found |= {alias.name for alias in node.names}
+        elif module and module.startswith("utils."):
+            found.add(module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("utils.")}
+    return found - {path.stem}
+
+
+def test_the_course_modules_import_each_other_without_a_cycle():
+    """Lesson-facing modules stand above the course-wide helpers they use, never in a circle with them."""
+    graph = {path.stem: course_modules_imported(path) & {p.stem for p in (REPO / "utils").glob("*.py")}
+             for path in (REPO / "utils").glob("*.py") if path.stem not in ("__init__", "__main__")}
+
+    def cycle_from(module: str, path: list[str]) -> list[str]:
+        for imported in sorted(graph.get(module, ())):
+            if imported in path:
+                return [*path[path.index(imported):], imported]
+            found = cycle_from(imported, [*path, imported])
+            if found:
+                return found
+        return []
+
+    cycles = [cycle for module in sorted(graph) if (cycle := cycle_from(module, [module]))]
+    assert not cycles, "utils modules in a circle: " + ", ".join(" -> ".join(cycle) for cycle in cycles)
+
+
 def test_the_course_command_runs_as_python_m_utils():
     done = subprocess.run([sys.executable, "-m", "utils", "run", "--help"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "usage: course run" in done.stdout and "--scheduler ADDRESS" in done.stdout
+
+
+def declared_distributions() -> set[str]:
+    """The distributions pyproject.toml declares, the optional ones included, normalised."""
+    project = pyproject()
+    extras = project["optional-dependencies"].values()
+    listed = [*project["dependencies"], *(d for extra in extras for d in extra)]
+    return {re.sub(r"[-_.]+", "-", Requirement(d).name).lower() for d in listed}
+
+
+def test_every_module_the_course_and_its_tests_import_is_declared():
+    """Each third-party module that utils/ or tests/ imports comes from a distribution listed there."""
+    from importlib.metadata import packages_distributions
+
+    declared = declared_distributions()
+    local = {path.stem for path in (REPO / "tests").glob("*.py")} | {"utils"}
+    providers = packages_distributions()
+    missing = {}
+    for path in [*(REPO / "utils").rglob("*.py"), *(REPO / "tests").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for top in {name.split(".")[0] for name in names} - local - set(sys.stdlib_module_names):
+                dists = {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(top, [top])}
+                if not dists & declared:
+                    missing[top] = sorted(dists)
+    assert not missing, f"imported but not declared in pyproject.toml (module: distributions): {missing}"
+
+
+def test_markers_are_strict_and_declared():
+    """A mistyped marker is an error, not a test that `-m` silently never selects."""
+    options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "--strict-markers" in options["addopts"].split()
+    declared = {line.split(":")[0] for line in options["markers"]}
+    builtin = {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings"}
+    used = {name for path in (REPO / "tests").glob("*.py")
+            for name in re.findall(r"pytest\.mark\.(\w+)", path.read_text(encoding="utf-8"))}
+    assert used - builtin <= declared and declared <= used, (sorted(used - builtin), sorted(declared))
+
+
+# The one documented use of a dependency's private API each, in a function with its own test.
+PRIVATE_API_WRAPPERS = {("benchmarks/train_speed.py", "tensorflow_built_with_onednn"),  # test_benchmark
+                        ("tests/keras_format_files.py", "_Python2Pickler")}  # test_data
+
+
+def private_uses(path: Path, local: set[str]) -> list[str]:
+    """``line: code`` for each private name of another package that ``path`` uses outside the wrappers."""
+    found = []
+
+    def visit(node, scope: str) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not scope:
+            wrapper = (path.relative_to(REPO).as_posix(), node.name) in PRIVATE_API_WRAPPERS
+            scope = node.name if wrapper else ""
+        private = False
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            private = ast.unparse(node.value) not in ("self", "cls")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            is_from = isinstance(node, ast.ImportFrom)
+            modules = [node.module or ""] if is_from else [alias.name for alias in node.names]
+            names = [alias.name for alias in node.names] if is_from else []
+            foreign = [m for m in modules if m.split(".")[0] not in local and m != "__future__"]
+            private = any(part.startswith("_") or part in ("src", "python")  # keras.src, tensorflow.python
+                          for m in foreign for part in m.split(".")[1:]) or \
+                bool(foreign and any(n.startswith("_") and not n.startswith("__") for n in names))
+        if private and not scope:
+            found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
+        for child in ast.iter_child_nodes(node):
+            visit(child, scope)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "")
+    return found
+
+
+def test_no_private_api_of_a_dependency_outside_its_one_wrapper():
+    files = [*(REPO / "utils").rglob("*.py"), *(REPO / "tests").glob("*.py"),
+             *(REPO / "benchmarks").glob("*.py"), *(REPO / "website").rglob("*.py")]
+    local = {"utils"} | {path.stem for path in files}
+    found = [use for path in files for use in private_uses(path, local)]
+    assert not found, "private APIs: use a public one, or wrap it in one function:\n" + "\n".join(found)

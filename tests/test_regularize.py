@@ -93,8 +93,23 @@ def test_augmentation_changes_images_only_in_training():
 
 def test_early_stopping_restores_the_best_weights():
     callback = regularize.early_stopping(patience=4)
-    assert callback.restore_best_weights is True
     assert (callback.monitor, callback.patience) == ("val_loss", 4)
+
+    # Random labels: the model memorises the training images, so the validation loss turns up.
+    keras.utils.set_random_seed(0)
+    splits = _fake_splits(train=100, val=100)
+    model = models.dense_only((28, 28, 1), 10, width=64, depth=1)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    weights = []  # after each epoch, recorded before early stopping acts
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: weights.append(model.get_weights()))
+    history = model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+                        epochs=60, batch_size=50, verbose=0,
+                        callbacks=[record, regularize.early_stopping(patience=2)]).history["val_loss"]
+    best = int(np.argmin(history))
+    assert len(history) < 60 and best == len(history) - 3  # it stopped, two epochs after the best
+    for kept, at_best in zip(model.get_weights(), weights[best], strict=True):
+        np.testing.assert_array_equal(kept, at_best)
+    assert not all(np.array_equal(a, b) for a, b in zip(weights[best], weights[-1], strict=True))
 
 
 def test_small_subset_is_stratified_and_keeps_the_test_set():

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,12 +27,15 @@ from pathlib import Path
 from utils import data
 from utils.tools import cli
 from utils.tools.runner import cli as run_cli
-from utils.tools.runner import dispatch, execute, plan
+from utils.tools.runner import dispatch, execute, fingerprint, plan
 from utils.tools.runner import summary as run_summary
 
+import keras
 import nbformat
+import numpy
 import psutil
 import pytest
+import tensorflow as tf
 from runner_notebooks import data_lesson, training_lesson, wait_lesson
 
 REPO = Path(__file__).resolve().parents[1]
@@ -218,6 +222,62 @@ def test_resources_are_names_with_positive_numbers():
             run_cli.parse_resources([bad])
 
 
+def test_the_fingerprint_covers_the_course_code_the_frameworks_and_the_data(keras_home, tmp_path):
+    package = tmp_path / "utils"
+    shutil.copytree(fingerprint.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = fingerprint.package_sha256(package)
+    assert before == fingerprint.package_sha256(fingerprint.PACKAGE)
+    (package / "training.py").write_text((package / "training.py").read_text() + "# changed\n")
+    assert fingerprint.package_sha256(package) != before
+    (package / "__pycache__").mkdir()  # byte code is not code
+    (package / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    changed = fingerprint.package_sha256(package)
+    (package / "tools" / "new.py").write_text("")
+    assert fingerprint.package_sha256(package) not in (before, changed)
+
+    versions = fingerprint.framework_versions()
+    assert f"keras=={keras.__version__}" in versions["keras"]
+    assert f"numpy=={numpy.__version__}" in versions["numpy"]
+    assert [version.split("==")[1] for version in versions["tensorflow"]] == [tf.__version__]
+
+    mnist = keras_home / "datasets" / "mnist.npz"
+    sums = fingerprint.environment(["mnist", "mnist"])["datasets"]
+    assert sums == {"mnist": {"mnist.npz": data.sha256_of(mnist)}}
+    mnist.write_bytes(mnist.read_bytes() + b"\0")
+    assert fingerprint.dataset_sha256("mnist") != sums["mnist"]
+    mnist.unlink()
+    assert fingerprint.dataset_sha256("mnist") == {"mnist.npz": None}
+
+
+def test_a_run_is_reused_only_with_the_same_code_parameters_and_fingerprint(notebooks, tmp_path):
+    (run,) = plan.plan_runs(plan.select_lessons(plan.find_lessons(notebooks), ["01"]), {"dataset": ["mnist"]})
+    assert run.datasets == ("mnist",)
+    out, code = tmp_path / "runs", run.lesson.code_hash()
+    environment = {"course_package_sha256": "a" * 64, "python": "3.11.7",
+                   "frameworks": {"keras": ["keras==3.15.1"], "tensorflow": ["tensorflow==2.21.0"]},
+                   "datasets": {"mnist": {"mnist.npz": "b" * 64}}}
+    dispatch.finish(run, execute.Outcome(run.lesson.text(), "", 1.0, "", environment), out, code)
+    assert dispatch.reuse(run, out, code, json.loads(json.dumps(environment)))
+    assert run.status == "reused"
+
+    def changed(path: str, value) -> dict:
+        copy = json.loads(json.dumps(environment))
+        *parents, last = path.split("/")
+        target = copy
+        for key in parents:
+            target = target[key]
+        target[last] = value
+        return copy
+
+    for other in (changed("course_package_sha256", "c" * 64), changed("frameworks/keras", ["keras==3.16.0"]),
+                  changed("frameworks/tensorflow", ["tensorflow==2.22.0"]), changed("python", "3.12.0"),
+                  changed("datasets/mnist/mnist.npz", "d" * 64), None):
+        assert not dispatch.reuse(run, out, code, other), other
+    assert not dispatch.reuse(run, out, "e" * 64, environment)  # other lesson code
+    run.parameters = {"dataset": "fashion_mnist"}
+    assert not dispatch.reuse(run, out, code, environment)
+
+
 class LosingExecutor:
     """An executor whose workers are lost on the first ``losses[key]`` attempts of a run.
 
@@ -244,6 +304,9 @@ class LosingExecutor:
     def messages(self) -> list[dict]:
         found, self.events = self.events, []
         return found
+
+    def environment(self, datasets) -> dict:
+        return {"datasets": list(datasets)}
 
     def recover(self, future, error) -> bool:
         return True
@@ -325,6 +388,7 @@ class RecordingChannel:
         return lambda: False
 
 
+@pytest.mark.slow  # executes a notebook
 def test_a_run_returns_its_executed_notebook_and_reports_each_cell(notebooks, tmp_path, monkeypatch):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -347,6 +411,7 @@ def test_a_run_returns_its_executed_notebook_and_reports_each_cell(notebooks, tm
     assert dispatch.error_line(nbformat.reads(outcome.notebook, as_version=4)).startswith("TypeError")
 
 
+@pytest.mark.slow  # executes a notebook
 def test_runs_at_once_in_threads_of_one_process_keep_to_their_own_folders(notebooks, tmp_path, monkeypatch):
     """As in a Dask worker with two threads: one run ends while the other one executes."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where scratch folders go
@@ -370,6 +435,7 @@ def test_runs_at_once_in_threads_of_one_process_keep_to_their_own_folders(notebo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notebooks"]  # their scratch folders are gone
 
 
+@pytest.mark.slow  # executes a notebook
 def test_a_run_in_a_local_process(notebooks, tmp_path, monkeypatch, capsys):
     (tmp_path / "tmp").mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the pool's process reads it when it starts
@@ -540,6 +606,30 @@ def test_a_matrix_of_lessons_runs_then_resumes(local_matrix, test_keras_env, mon
 
 
 @pytest.mark.slow
+def test_a_change_to_the_course_code_executes_the_runs_again(notebooks, subprocess_env, tmp_path):
+    """`course run` from a copy of the package: the same command reuses, then re-runs after an edit."""
+    source = tmp_path / "source"
+    shutil.copytree(fingerprint.PACKAGE, source / "utils", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**subprocess_env, "PYTHONPATH": str(source)}
+    args = ["--notebooks", str(notebooks), "--lessons", "02", "--out", str(tmp_path / "runs")]
+
+    def statuses() -> list[str]:
+        process = start_course_run(args, env, cwd=tmp_path)  # not this checkout's package
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        return [r["status"] for r in summary(tmp_path / "runs")]
+
+    assert statuses() == ["ok"]
+    assert statuses() == ["reused"]
+    models = source / "utils" / "models.py"  # not even imported by this lesson
+    models.write_text(models.read_text() + "\nWIDTH = 2  # a change\n")
+    assert statuses() == ["ok"]
+    recorded = nbformat.read(tmp_path / "runs" / "defaults" / "02_wait.ipynb", as_version=4)
+    assert recorded.metadata[dispatch.RUN_KEY]["environment"]["course_package_sha256"] == \
+        fingerprint.package_sha256(source / "utils")
+
+
+@pytest.mark.slow
 def test_a_failed_run_does_not_stop_the_others_and_names_the_data_command(run_env, notebooks, tmp_path,
                                                                             capsys):
     mnist = run_env / "datasets" / "mnist.npz"
@@ -588,8 +678,8 @@ def test_a_local_worker_killed_mid_run_is_run_again(run_env, notebooks, tmp_path
     assert leftovers(tmp_path / "tmp") == []
 
 
-def start_course_run(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "utils", "run", *args], env=env, text=True,
+def start_course_run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "utils", "run", *args], env=env, text=True, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -685,7 +775,8 @@ def dask_cluster(tmp_path_factory, test_keras_env):
         (folder / name).mkdir()
     env = {**os.environ, **test_keras_env, "COURSE_MODEL_CACHE": str(folder / "model-cache"),
            "RUNNER_TEST_STARTED": str(folder / "started"), "RUNNER_TEST_RELEASE": str(folder / "release"),
-           "TMPDIR": str(folder / "tmp")}
+           "TMPDIR": str(folder / "tmp"),
+           "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_VALIDATION_INTERVAL": "1s"}  # see the runner-gone test
     scheduler_file = folder / "scheduler.json"
     cluster = Cluster("", folder, env, open(folder / "dask.log", "w"), [])
     cluster.processes.append(subprocess.Popen(
@@ -736,13 +827,13 @@ def test_resources_send_each_run_to_a_worker_that_offers_them(notebooks, dask_cl
         "--set", "seconds=2.0", "--out", str(out), "--scheduler", dask_cluster.address,
         "--resources", "GPU=1")
     wait_for(lambda: (out / "summary.json").is_file(), "the runs to be handed out")
-    time.sleep(1.5)
-    assert not list(dask_cluster.started.glob("g*")), "a run started on a worker without a GPU"
-    dask_cluster.start_worker("worker-gpu", "--nthreads", "2", "--resources", "GPU=1")
-    wait_for(lambda: markers(dask_cluster.started, "g*", 1), "a run on the GPU worker")
-    assert len(list(dask_cluster.started.glob("g*"))) == 1  # two threads, one GPU: one run at a time
+    gpu_worker = dask_cluster.start_worker("worker-gpu", "--nthreads", "2", "--resources", "GPU=1")
     runner.join(timeout=120)
     assert result == [0]
+    # Both ran on the GPU worker, though the others were idle; one after the other (one GPU, two threads).
+    first, second = sorted(dask_cluster.started.glob("g*"), key=lambda path: path.stat().st_mtime_ns)
+    assert [marker_pids(marker)[1] for marker in (first, second)] == [gpu_worker.pid] * 2
+    assert second.stat().st_mtime - first.stat().st_mtime >= 1.9  # the first waits 2 s after its marker
     with Client(dask_cluster.address, timeout="30s") as client:
         gpu = next(address for address, info in client.scheduler_info()["workers"].items()
                    if info["name"] == "worker-gpu")
@@ -774,6 +865,24 @@ def test_an_interrupt_ends_the_kernels_on_the_cluster_at_once(notebooks, dask_cl
 
 
 @pytest.mark.slow
+def test_a_run_whose_runner_went_away_ends_its_kernel(notebooks, dask_cluster, subprocess_env, tmp_path):
+    # The runner's lock lease lapses 3 s after its last refresh; the scheduler checks every second.
+    env = {**subprocess_env, "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_TIMEOUT": "3s"}
+    process = start_course_run(["--notebooks", str(notebooks), "--lessons", "02", "--set", "seconds=120.0",
+                                "--set", "note=gone", "--out", str(tmp_path / "runs"), "--scheduler",
+                                dask_cluster.address], env)
+    try:
+        marker = wait_for(lambda: markers(dask_cluster.started, "gone-120.0", 1), "the run to start")[0]
+        kernel, worker = marker_pids(marker)
+        process.kill()  # SIGKILL: no chance to cancel anything
+        process.wait(timeout=10)
+    finally:
+        stop_processes([process])
+    wait_for(lambda: not alive(kernel), "the orphaned run's kernel to end", timeout=30)  # not in 120 s
+    assert alive(worker)
+
+
+@pytest.mark.slow
 def test_a_dask_worker_killed_mid_run_loses_no_finished_run(notebooks, dask_cluster, tmp_path, capsys):
     out = tmp_path / "runs"
     args = ["--notebooks", str(notebooks), "--lessons", "02", "--set", "seconds=120.0", "--set", "note=k1",
@@ -789,21 +898,19 @@ def test_a_dask_worker_killed_mid_run_loses_no_finished_run(notebooks, dask_clus
     runner.join(timeout=180)
     printed = capsys.readouterr().out
     records = {r["folder"]: r for r in summary(out)}
-    if result == [0]:  # the lost run was executed again on the other worker
-        assert f"restarted 02_wait [{lost}] on tcp://127.0.0.1:" in printed
-        assert [r["status"] for r in records.values()] == ["ok"] * 3
-    else:  # or reported failed, with the cause
-        assert result == [1] and records[lost]["status"] == "failed", printed
-        assert records[lost]["error"].startswith("its worker failed"), records[lost]
+    assert result == [0], printed  # the scheduler hands the lost run to the other worker: no failure
+    assert f"restarted 02_wait [{lost}] on tcp://127.0.0.1:" in printed
+    assert [r["status"] for r in records.values()] == ["ok"] * 3
+    again = nbformat.read(out / records[lost]["notebook"], as_version=4)
+    assert f"waited {lost.split('-')[0][5:]}" in str(again.cells)  # executed to the end, elsewhere
     finished = {path: path.read_bytes() for path in out.glob("*/*.ipynb")}
-    assert len(finished) == sum(r["status"] == "ok" for r in records.values())
+    assert len(finished) == 3
     for path in finished:
         nbformat.validate(nbformat.read(path, as_version=4))
         assert "waited k" in path.read_text()
 
-    # A resume executes what did not finish, and leaves every finished notebook as it was.
+    # A resume reuses every finished run and leaves its notebook as it was.
     assert course_run(*args) == 0
-    assert [r["status"] for r in summary(out)] == \
-        ["reused" if records[r["folder"]]["status"] == "ok" else "ok" for r in summary(out)]
+    assert [r["status"] for r in summary(out)] == ["reused"] * 3
     assert all(path.read_bytes() == content for path, content in finished.items())
     wait_for(lambda: not alive(kernel), "the killed worker's kernel to exit", timeout=20)

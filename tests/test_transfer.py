@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from utils import course, data, transfer
 
 import keras
@@ -132,20 +134,22 @@ def test_offline_imagenet_backbone_names_the_cause_and_the_default(tmp_path, mon
 
 
 def test_failed_download_is_reported_without_a_deep_traceback(tmp_path, monkeypatch):
-    from keras.src.utils import file_utils
-
-    def no_network(*args, **kwargs):
-        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- "
-                        "[Errno -3] Temporary failure in name resolution")
-
+    # A real failed download: Keras's downloader goes through a proxy where nothing listens.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.delenv(data.OFFLINE_ENV, raising=False)
-    monkeypatch.setattr(file_utils, "get_file", no_network)
     with pytest.raises(transfer.BackboneNotAvailableError, match="the download failed: URL fetch failure") \
             as caught:
         transfer.imagenet_backbone("efficientnetb0", (32, 32, 3))
     assert "backbone='course'" in str(caught.value)
     assert caught.value.__suppress_context__  # raised "from None": one clear error, not two tracebacks
+    assert not list((tmp_path / "models").glob("*.h5"))  # nothing half-written is kept
 
 
 def test_course_or_unknown_names_are_refused_clearly():

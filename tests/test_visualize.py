@@ -103,8 +103,7 @@ def test_lesson_04_plots_have_titles_and_class_names(cnn3, figures):
                                          np.array([0.9, 0.6, 0.9, 0.95, 0.7, 0.9]), names)
     assert shown.tolist() == [3, 4, 1]  # the mistakes, most confident first
     visualize.plot_attributions(cnn3, images[:2], y_true[:2], names, layer_name="conv2")
-    titles = [figure._suptitle.get_text() if figure._suptitle else figure.axes[0].get_title()
-              for figure in figures]
+    titles = [figure.get_suptitle() or figure.axes[0].get_title() for figure in figures]
     assert titles[0] == "conv1: 32 feature maps of 26×26 for test image 0"
     assert titles[1].startswith("conv1: 32 learned 3×3 filters")
     assert titles[2] == "Confusion matrix"
@@ -140,6 +139,15 @@ def test_plot_runs_draws_every_seed_of_a_variant(figures):
     assert first.get_title() == "three seeds (3 seeds)" and second.get_title() == "one"
     dashed = [line for line in first.get_lines() if line.get_linestyle() == "--"]
     assert len(dashed) == 3
+
+
+def test_a_layers_input_tensors_are_the_objects_its_predecessors_output():
+    """What receptive_fields follows: the model's graph through public layer.input and layer.output."""
+    for model in (models.cnn3((28, 28, 1), 10), models.small_resnet((28, 28, 1), 10, widths=(8, 16, 32))):
+        outputs = {id(layer.output) for layer in model.layers} | {id(tensor) for tensor in model.inputs}
+        for layer in model.layers:
+            inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+            assert all(id(tensor) in outputs for tensor in inputs), layer.name
 
 
 def test_receptive_fields_of_cnn3(cnn3):

@@ -90,9 +90,9 @@ def check_parameters(**parameters) -> None:
         elif name in ("epochs", "batch_size", "repeats", "pretrain_epochs", "steps", "val_per_class"):
             _whole(name, value, 1)
         elif name == "backbone":
-            from utils import transfer
+            from utils import backbones
 
-            transfer.check_backbone(value)
+            backbones.check_backbone(value)
         elif name == "label_counts":
             if not isinstance(value, (list, tuple)) or not value:
                 raise ValueError(f"label_counts must be a list of whole numbers, e.g. [10, 30, 100]; "

@@ -177,12 +177,16 @@ def _extra_checksums(name: str) -> dict[str, str]:
     return json.loads(Path(path).read_text()).get(name, {})
 
 
-def uses_extra_checksums(name: str) -> bool:
-    """True when the cached files of ``name`` are test files accepted by extra checksums."""
-    extra = _extra_checksums(name)
+def uses_extra_checksums(name: str, checksums: dict[str, str] | None = None) -> bool:
+    """True when the cached files of ``name`` are test files accepted by extra checksums.
+
+    ``checksums`` (file name -> SHA-256) are the files' known checksums; the others are computed.
+    """
+    extra, known = _extra_checksums(name), checksums or {}
     home = keras_home()
     return any(
-        (home / f.cache_path).exists() and sha256_of(home / f.cache_path) == extra.get(f.name)
+        (home / f.cache_path).exists()
+        and (known[f.name] if f.name in known else sha256_of(home / f.cache_path)) == extra.get(f.name)
         for f in get_spec(name).files
     )
 
@@ -196,7 +200,7 @@ def sha256_of(path: Path) -> str:
 
 
 def verify_file(path: Path, data_file: DataFile, dataset: str) -> None:
-    """Raise ChecksumError, naming the file, unless ``path`` has the expected SHA-256."""
+    """Raise ChecksumError, naming the file, unless ``path`` has the expected SHA-256; return it."""
     actual = sha256_of(path)
     accepted = {data_file.sha256, _extra_checksums(dataset).get(data_file.name)}
     if actual not in accepted:
@@ -204,6 +208,7 @@ def verify_file(path: Path, data_file: DataFile, dataset: str) -> None:
             f"{path} is corrupted or truncated ({path.stat().st_size} bytes, sha256 "
             f"{actual[:12]}…, expected {data_file.sha256[:12]}…). It was left as it is; "
             f"delete it and run `course data prepare {dataset}` (or: {fix_command(dataset)})")
+    return actual
 
 
 def missing_files(name: str) -> list[Path]:
@@ -213,7 +218,8 @@ def missing_files(name: str) -> list[Path]:
             if not (home / f.cache_path).exists()]
 
 
-def _offline() -> bool:
+def offline() -> bool:
+    """True when $COURSE_OFFLINE (OFFLINE_ENV) forbids downloads."""
     return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
 
 
@@ -240,12 +246,18 @@ def ensure_cached(name: str) -> dict[str, Path]:
     Cached files are verified, never replaced. Missing files are downloaded with
     Keras unless offline; if that fails the error names the file and the fix.
     """
+    return _ensure_verified(name)[0]
+
+
+def _ensure_verified(name: str) -> tuple[dict[str, Path], dict[str, str]]:
+    """``ensure_cached``, with each file's SHA-256 as it was verified: each file is read once."""
     spec = get_spec(name)
+    checksums = {}
     home = keras_home()
     for data_file in spec.files:
         path = home / data_file.cache_path
         if not path.exists():
-            reason = f"{OFFLINE_ENV}=1 is set" if _offline() else None
+            reason = f"{OFFLINE_ENV}=1 is set" if offline() else None
             if reason is None:
                 try:
                     _download(spec, data_file)
@@ -258,8 +270,8 @@ def ensure_cached(name: str) -> dict[str, Path]:
                 raise DataNotAvailableError(
                     f"{spec.title} is not available: {path} is missing and {reason}. "
                     f"Fix: {fix_command(name)}") from None
-        verify_file(path, data_file, name)
-    return {f.name: home / f.cache_path for f in spec.files}
+        checksums[data_file.name] = verify_file(path, data_file, name)
+    return {f.name: home / f.cache_path for f in spec.files}, checksums
 
 
 # Readers for the exact formats Keras caches.
@@ -424,7 +436,8 @@ def load_dataset(name: str = "fashion_mnist", validation_fraction: float = 0.1,
     """
     spec = get_spec(name)
     check_split_args(spec, validation_fraction, limit, seed)
-    (x_train, y_train), (x_test, y_test) = load_raw(name)
+    paths, checksums = _ensure_verified(name)
+    (x_train, y_train), (x_test, y_test) = _READERS[name](paths)
     y_train, y_test = y_train.reshape(-1).astype("int64"), y_test.reshape(-1).astype("int64")
     rng = np.random.default_rng(seed)
     if limit is not None:
@@ -435,7 +448,7 @@ def load_dataset(name: str = "fashion_mnist", validation_fraction: float = 0.1,
     val = stratified_indices(y_train, round(validation_fraction * len(y_train)), rng)
     train = np.setdiff1d(np.arange(len(y_train)), val)
     return Splits(spec, _scale(x_train[train]), y_train[train], _scale(x_train[val]), y_train[val],
-                  _scale(x_test), y_test, limit, seed, test_files=uses_extra_checksums(name))
+                  _scale(x_test), y_test, limit, seed, test_files=uses_extra_checksums(name, checksums))
 
 
 # Staging a local copy into the cache.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 from utils import data
+from utils.backbones import BACKBONES, COURSE_BACKBONE, Backbone, backbone_names, check_backbone  # noqa: F401
 
 import keras
 import numpy as np
@@ -20,39 +20,6 @@ from keras import layers
 
 class BackboneNotAvailableError(RuntimeError):
     """An ImageNet backbone whose weights are neither cached nor downloadable."""
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """A ``keras.applications`` backbone: its builder, input size, preprocessing and top block."""
-
-    title: str
-    application: str  # the name in keras.applications
-    module: str  # the keras.applications module that holds its preprocess_input
-    weights_file: str  # what Keras caches in ~/.keras/models for include_top=False
-    image_size: int  # images are resized to this (at least the model's minimum, 32)
-    top_block: str  # the first layer of its top block, where fine-tuning starts
-
-
-COURSE_BACKBONE = "course"
-BACKBONES: dict[str, Backbone] = {
-    "mobilenetv3small": Backbone("MobileNetV3Small", "MobileNetV3Small", "mobilenet_v3",
-                                 "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", 96,
-                                 "expanded_conv_10_expand"),
-    "efficientnetb0": Backbone("EfficientNetB0", "EfficientNetB0", "efficientnet",
-                               "efficientnetb0_notop.h5", 96, "block7a_expand_conv"),
-}
-
-
-def backbone_names() -> list[str]:
-    """The valid values of a lesson's ``backbone`` parameter."""
-    return [COURSE_BACKBONE, *sorted(BACKBONES)]
-
-
-def check_backbone(name) -> None:
-    """Raise ValueError naming a backbone that does not exist, and the valid choices."""
-    if name not in backbone_names():
-        raise ValueError(f"unknown backbone {name!r}; valid choices: {', '.join(backbone_names())}")
 
 
 # The source and the target task.
@@ -148,7 +115,7 @@ def imagenet_backbone(name: str, input_shape, weights: str | None = "imagenet") 
         raise ValueError("the course backbone is the pretrained small ResNet of lesson 07, "
                          f"not an ImageNet one; valid choices here: {', '.join(sorted(BACKBONES))}")
     backbone = BACKBONES[name]
-    if weights == "imagenet" and not _weights_cached(backbone) and data._offline():
+    if weights == "imagenet" and not _weights_cached(backbone) and data.offline():
         raise BackboneNotAvailableError(
             f"backbone {name!r} needs its ImageNet weights ({backbone.weights_file}) from the internet, "
             f"but {data.OFFLINE_ENV}=1 is set and they are not in {data.keras_home() / 'models'}. "

@@ -222,19 +222,20 @@ def receptive_fields(model: keras.Model) -> list[tuple[str, int, int]]:
     """
     windows = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D,
                keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
-    rows, seen = [], {}  # seen: layer name -> (field, jump) of its output
+    rows, seen = [], {}  # seen: id of a layer's output tensor -> (field, jump) of that output
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
+        # A layer's input tensors are the very objects its predecessors output (the model's graph).
         inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
-        before = [seen.get(tensor._keras_history[0].name, (1, 1)) for tensor in inputs]
+        before = [seen.get(id(tensor), (1, 1)) for tensor in inputs]
         field, jump = max(before)
         if isinstance(layer, windows):
             kernel = layer.kernel_size[0] if hasattr(layer, "kernel_size") else layer.pool_size[0]
             field += (kernel - 1) * jump
             jump *= layer.strides[0]
             rows.append((layer.name, int(layer.output.shape[1]), field))
-        seen[layer.name] = (field, jump)
+        seen[id(layer.output)] = (field, jump)
     return rows
 
 

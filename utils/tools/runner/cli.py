@@ -95,7 +95,8 @@ mnist-e5-batch_size=128 (`defaults` when none were given). After every finished 
 OUT/summary.md, summary.csv, summary.json and comparison.png (test accuracy by lesson and
 folder) are rewritten. A failed run does not stop the others; its notebook keeps the error.
 Ctrl-C or a kill keeps finished runs and the summary; the same command later skips the runs
-that already succeeded (same parameters, same lesson code) unless --force.
+that already succeeded with the same parameters, lesson code, course package code, Python and
+framework versions and dataset files, unless --force.
 
 Runs execute in local processes (--jobs), or on a Dask cluster (--scheduler), whose workers
 need the course installed and the datasets cached, but no file system shared with this
@@ -146,7 +147,7 @@ def add_parser(subparsers) -> None:
                              "dask worker ADDRESS --resources GPU=1)")
     parser.add_argument("--force", action="store_true",
                         help="execute again the runs that already succeeded in DIR, e.g. --force "
-                             "after changing a dataset file (default: skip them)")
+                             "to time them anew (default: skip them)")
     parser.add_argument("--notebooks", default=str(plan.default_notebooks()), metavar="DIR",
                         help="folder of the lesson notebooks, e.g. --notebooks my-notebooks/ "
                              "(default: %(default)s)")

@@ -1,7 +1,8 @@
 """Handing the runs to an executor and writing what comes back into OUT/.
 
 Only this process writes into OUT/: each executed notebook as soon as its run returns, then the
-summary. Runs that already succeeded with the same parameters and lesson code are reused. A run
+summary. Runs that already succeeded with the same parameters, lesson code and fingerprint
+(``fingerprint.environment``: course code, framework versions, dataset checksums) are reused. A run
 whose worker is lost is handed out once more, then reported failed with the cause.
 """
 
@@ -32,8 +33,9 @@ def error_line(notebook) -> str:
     return ""
 
 
-def reuse(run: Run, out: Path, code_hash: str) -> bool:
-    """Take a run's earlier result when it succeeded with the same lesson code and parameters."""
+def reuse(run: Run, out: Path, code_hash: str, environment: dict | None) -> bool:
+    """Take a run's earlier result when it succeeded with the same lesson code, parameters and
+    fingerprint (course code, framework versions, dataset checksums); None matches nothing."""
     import nbformat
 
     try:
@@ -41,8 +43,8 @@ def reuse(run: Run, out: Path, code_hash: str) -> bool:
     except (OSError, ValueError):
         return False
     earlier = notebook.metadata.get(RUN_KEY, {})
-    if (earlier.get("status") != "ok" or earlier.get("parameters") != run.parameters
-            or earlier.get("lesson_code_sha256") != code_hash):
+    if (environment is None or earlier.get("status") != "ok" or earlier.get("parameters") != run.parameters
+            or earlier.get("lesson_code_sha256") != code_hash or earlier.get("environment") != environment):
         return False
     run.status, run.wall_time_s = "reused", earlier.get("wall_time_s")
     run.results = course.read_results(notebook)
@@ -71,7 +73,8 @@ def finish(run: Run, outcome: Outcome, out: Path, code_hash: str) -> None:
     path = run.notebook(out)
     notebook.metadata.get("papermill", {}).update(input_path=str(run.lesson.path), output_path=str(path))
     notebook.metadata[RUN_KEY] = {"parameters": run.parameters, "status": run.status, "error": run.error,
-                                  "wall_time_s": round(run.wall_time_s, 1), "lesson_code_sha256": code_hash}
+                                  "wall_time_s": round(run.wall_time_s, 1), "lesson_code_sha256": code_hash,
+                                  "environment": outcome.environment}
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, nbformat.writes(notebook).encode())
 
@@ -153,7 +156,12 @@ def execute(runs: list[Run], out: Path, executor, force: bool = False, kernel: s
     hashes = {lesson: lesson.code_hash() for lesson in {run.lesson for run in runs}}
     for stale in [*out.glob(".*.partial-*"), *out.glob("*/.*.partial*")]:  # from a killed runner
         stale.unlink()
-    todo = [run for run in runs if force or not reuse(run, out, hashes[run.lesson])]
+    environments: dict = {}  # datasets -> the fingerprint where the runs execute
+    for run in runs if not force else []:
+        if run.datasets not in environments:
+            environments[run.datasets] = executor.environment(run.datasets)
+    todo = [run for run in runs
+            if force or not reuse(run, out, hashes[run.lesson], environments[run.datasets])]
     print(f"course run: {len(runs)} runs into {out}/ ({len(runs) - len(todo)} already done, "
           f"{len(todo)} to execute on {executor.description})", flush=True)
     write_summary(out, runs, command)
@@ -163,7 +171,7 @@ def execute(runs: list[Run], out: Path, executor, force: bool = False, kernel: s
 
     def submit(run: Run) -> None:
         run.attempts += 1
-        job = Job(runs.index(run), texts[run.lesson], run.parameters, kernel, executor.channel)
+        job = Job(runs.index(run), texts[run.lesson], run.parameters, kernel, executor.channel, run.datasets)
         pending[executor.submit(job)] = run
 
     restore = _signals_as_interrupt()

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ENGINE = "course-run"  # papermill's nbclient engine, reporting each cell it starts
-
 
 class RunStopped(RuntimeError):
     """The `course run` that asked for this run was interrupted; the run stops before its next cell."""
@@ -31,6 +29,7 @@ class Job:
     parameters: dict
     kernel: str
     channel: object  # where progress goes: has send(message) and stop_check()
+    datasets: tuple[str, ...] = ()  # the datasets it reads, for its fingerprint
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,15 @@ class Outcome:
     error: str  # why papermill failed, as one line; "" when it succeeded
     wall_time_s: float | None  # None when no worker returned the run
     worker: str  # the Dask worker's address; "" in the local pool
+    environment: dict | None = None  # fingerprint.environment() where it executed, after it did
 
 
 def execute_run(job: Job) -> Outcome:
     """Execute one run with papermill in a scratch folder; return the executed notebook's text."""
+    from utils.tools.runner import fingerprint
+
     import papermill
 
-    _register_engine()
     started = time.perf_counter()
     worker = worker_address()
     job.channel.send({"key": job.key, "event": "start", "worker": worker, "pid": os.getpid()})
@@ -70,8 +71,8 @@ def execute_run(job: Job) -> Outcome:
             # The kernel starts in the scratch folder (nbclient's resources path). papermill's own
             # `cwd` would change this process's folder, which a Dask worker's other runs share.
             papermill.execute_notebook(str(lesson), str(executed), parameters=job.parameters,
-                                       kernel_name=job.kernel, progress_bar=False, engine_name=ENGINE,
-                                       on_cell=on_cell, resources={"metadata": {"path": scratch}})
+                                       kernel_name=job.kernel, progress_bar=False,
+                                       resources={"metadata": {"path": scratch}}, **cell_hooks(on_cell))
         except Exception as exc:  # the lesson failed, or its kernel did: the notebook shows which
             error = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
         finally:
@@ -80,7 +81,7 @@ def execute_run(job: Job) -> Outcome:
         if stopped():
             raise RunStopped("course run was interrupted")
         text = executed.read_text(encoding="utf-8") if executed.is_file() else None
-    return Outcome(text, error, time.perf_counter() - started, worker)
+    return Outcome(text, error, time.perf_counter() - started, worker, fingerprint.environment(job.datasets))
 
 
 def _end_kernel_when_stopped(stopped, scratch: str, done: threading.Event) -> None:
@@ -109,26 +110,16 @@ def worker_address() -> str:
         return ""
 
 
-def _register_engine() -> None:
-    from papermill.engines import NBClientEngine, papermill_engines
+def cell_hooks(on_cell) -> dict:
+    """nbclient's hooks, as papermill passes them on: ``on_cell(index, count, source)`` as each code cell
+    of the executed (parameterised) notebook starts; ``index`` counts code cells only, from 0."""
+    code: list[int] = []
 
-    class CellReportingEngine(NBClientEngine):
-        """papermill's nbclient engine, calling ``on_cell(index, count, source)`` as each code cell starts.
+    def notebook_started(notebook, **_) -> None:
+        code[:] = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
 
-        ``index`` counts code cells only, from 0; ``count`` is the number of code cells.
-        """
+    def cell_started(cell, cell_index, **_) -> None:
+        if cell_index in code:
+            on_cell(code.index(cell_index), len(code), cell.source)
 
-        @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, on_cell=None, **kwargs):
-            cell_start = nb_man.cell_start
-            code = [index for index, cell in enumerate(nb_man.nb.cells) if cell.cell_type == "code"]
-
-            def reporting_cell_start(cell, cell_index=None, **more):
-                if on_cell is not None and cell_index in code:
-                    on_cell(code.index(cell_index), len(code), cell.source)
-                return cell_start(cell, cell_index, **more)
-
-            nb_man.cell_start = reporting_cell_start
-            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
-
-    papermill_engines.register(ENGINE, CellReportingEngine)
+    return {"on_notebook_start": notebook_started, "on_cell_start": cell_started}

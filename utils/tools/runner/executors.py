@@ -1,8 +1,8 @@
 """Where runs execute: a pool of local processes (the default) or a Dask cluster (``--scheduler``).
 
 Both are standard ``concurrent.futures`` executors running ``execute.execute_run``. Each also
-carries a channel through which the runs report the cell they are executing, and knows what
-to do when a worker is lost.
+carries a channel through which the runs report the cell they are executing, knows what to do
+when a worker is lost, and gives the fingerprint (``fingerprint.environment``) of where runs execute.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from utils.tools.runner import fingerprint
 from utils.tools.runner.execute import Job, execute_run
 from utils.tools.runner.plan import RunError
 
@@ -59,6 +60,7 @@ class LocalPool:
         self._context = multiprocessing.get_context("spawn")
         self._progress = self._context.Queue()
         self.channel = LocalChannel()
+        self._processes: set = set()  # every process of its pools, to end them at once (stop)
         self._executor = self._new_executor()
         self.description = f"{jobs} local process{'es' * (jobs != 1)}"
 
@@ -67,9 +69,16 @@ class LocalPool:
                                    initargs=(self._progress,))
 
     def submit(self, job: Job) -> Future:
+        # With spawn, the pool starts its processes in submit: the new children are its own.
+        before = set(multiprocessing.active_children())
         future = self._executor.submit(execute_run, job)
+        self._processes |= set(multiprocessing.active_children()) - before
         future.executor = self._executor  # which pool, should it break
         return future
+
+    def environment(self, datasets: tuple[str, ...]) -> dict:
+        """The pool's processes run this interpreter on this machine: its fingerprint is theirs."""
+        return fingerprint.environment(datasets)
 
     def messages(self) -> list[dict]:
         return _drain(self._progress)
@@ -85,15 +94,11 @@ class LocalPool:
 
     def stop(self) -> None:
         """End every run now: the pool's processes, and with them their kernels."""
-        executor = self._executor
-        if hasattr(executor, "terminate_workers"):  # Python 3.14
-            executor.terminate_workers()
-        else:  # before 3.14 the pool's processes are only reachable through its private mapping
-            for process in list((getattr(executor, "_processes", None) or {}).values()):
-                process.terminate()
-            for process in list((getattr(executor, "_processes", None) or {}).values()):
-                process.join(timeout=10)
-        executor.shutdown(wait=False, cancel_futures=True)
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            process.join(timeout=10)
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -111,20 +116,16 @@ class DaskChannel:
         get_worker().log_event(self.topic, message)
 
     def stop_check(self):
-        """In a run: a function telling, from any thread, whether the runner cancelled that run.
+        """In a run: a function telling, from any thread, whether the runner stopped its runs.
 
-        It did when it was interrupted, or went away: the scheduler then cancels its tasks.
+        It did when it released its lock (interrupted), or went away: the scheduler then drops
+        the lock's lease within ``distributed.scheduler.locks.lease-timeout`` (30 s by default).
         """
-        from distributed import get_worker
+        from distributed import Lock
 
-        worker = get_worker()
-        key = worker.get_current_task()
-
-        def stopped() -> bool:
-            task = worker.state.tasks.get(key)
-            return task is None or task.state == "cancelled"
-
-        return stopped
+        running = Lock(self.topic)
+        running.locked()  # binds it to this worker, here in the task's thread; later calls use that
+        return lambda: not running.locked()
 
 
 class DaskCluster:
@@ -143,6 +144,10 @@ class DaskCluster:
             raise RunError(f"--scheduler {address}: cannot reach a Dask scheduler there "
                            f"({' '.join(str(error).split())})") from None
         self.channel = DaskChannel(f"course-run-{uuid.uuid4().hex}")
+        # Held while the runs may go on: a run stops before its next cell once it is not.
+        self._running = distributed.Lock(self.channel.topic, scheduler_rpc=self.client.scheduler,
+                                         loop=self.client.loop)
+        self._held = self._running.acquire(timeout=30)
         self._progress: queue.Queue = queue.Queue()
         self.client.subscribe_topic(self.channel.topic, lambda event: self._progress.put(event[1]))
         self._executor = self.client.get_executor(pure=False, resources=resources or None)
@@ -161,6 +166,11 @@ class DaskCluster:
     def submit(self, job: Job) -> Future:
         return self._executor.submit(execute_run, job)
 
+    def environment(self, datasets: tuple[str, ...]) -> dict | None:
+        """The workers' common fingerprint; None (nothing reused) when they differ or there are none."""
+        found = list(self.client.run(fingerprint.environment, datasets).values())
+        return found[0] if found and all(each == found[0] for each in found) else None
+
     def messages(self) -> list[dict]:
         return _drain(self._progress)
 
@@ -169,10 +179,17 @@ class DaskCluster:
 
     def stop(self) -> None:
         """Cancel every run; a running lesson's worker then ends its kernel (execute.py)."""
+        self._release()
         self._executor.shutdown(wait=False)
 
     def close(self) -> None:
+        self._release()
         self.client.close()
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self._running.release()
 
 
 def _probe(address: str) -> None:

@@ -67,6 +67,14 @@ class Run:
     def notebook(self, out: Path) -> Path:
         return out / self.folder / f"{self.lesson.stem}.ipynb"
 
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The course dataset its `dataset` parameter names, given or by default; () without one."""
+        from utils import data
+
+        name = self.parameters.get("dataset", self.lesson.defaults.get("dataset"))
+        return (name,) if isinstance(name, str) and name in data.dataset_names() else ()
+
 
 def default_notebooks() -> Path:
     """The lesson notebooks: this package's checkout, else ./notebooks."""
