@@ -258,3 +258,22 @@ def test_points_for_an_exercise_no_lesson_has_are_refused(tmp_path, capsys):
     assert main(["exercises", "grade", str(tmp_path), "--out", str(tmp_path / "g.csv"), "--points", "02.1=2",
                  "--root", str(REPO)]) == 2
     assert "--points names exercises that no graded lesson has: 02.1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_whole_student_notebook_is_graded(subprocess_env, tmp_path, monkeypatch):
+    """The full lesson-01 student notebook, solved and as handed out, with a papermill parameter."""
+    for key, value in subprocess_env.items():
+        monkeypatch.setenv(key, value)
+    student = nbformat.read(REPO / "notebooks" / exercises.FOLDER / LESSON.name, as_version=4)
+    (tmp_path / "submissions").mkdir()
+    nbformat.write(student, tmp_path / "submissions" / "handed_out.ipynb")
+    solutions = [solution for _, _, solution, _ in _lesson_cells()]
+    for cell in student.cells:
+        if exercises.SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+            cell.source = solutions.pop(0)
+    nbformat.write(student, tmp_path / "submissions" / "solved.ipynb")
+    assert main(["exercises", "grade", str(tmp_path / "submissions"), "--out", str(tmp_path / "grades.csv"),
+                 "-p", "dataset", "mnist", "--timeout", "300", "--root", str(REPO)]) == 0
+    sheet = {row["student"]: row for row in csv.DictReader((tmp_path / "grades.csv").open(encoding="utf-8"))}
+    assert (sheet["solved"]["total"], sheet["handed_out"]["total"]) == ("2", "0")
