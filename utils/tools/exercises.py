@@ -257,7 +257,8 @@ def add_parser(subparsers) -> None:
         epilog="example: course exercises grade submissions/ --out grades.csv -p limit 200 -p epochs 1 "
                "--points 01.1=2")
     grade_parser.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="folder of submitted notebooks")
-    grade_parser.add_argument("--out", required=True, metavar="CSV", help="the grades file to write")
+    grade_parser.add_argument("--out", required=True, metavar="CSV", help="the grades file to write, one row per student; the reasons "
+                              "go to the same name ending -details.csv")
     grade_parser.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append",
                               metavar=("NAME", "VALUE"), help="a papermill parameter, e.g. -p limit 200")
     grade_parser.add_argument("--timeout", type=int, default=600, metavar="SECONDS",
@@ -269,8 +270,8 @@ def add_parser(subparsers) -> None:
     grade_parser.add_argument("--jobs", type=int, metavar="N",
                               help="submissions graded at once (default: the number of CPU cores)")
     grade_parser.add_argument("--memory-gb", type=float, default=8.0, metavar="GB",
-                              help="address-space limit of each submission's processes, 0 for none "
-                                   "(default: %(default)s)")
+                              help="address-space limit of each submission's processes, 0 for none, "
+                                   "as a GPU's driver needs (default: %(default)s)")
     grade_parser.add_argument("--gradescope", metavar="DIR",
                               help="also write Gradescope's results.json: DIR/results.json for one "
                                    "submission, DIR/<name>/results.json for several")
