@@ -257,8 +257,9 @@ def add_parser(subparsers) -> None:
         epilog="example: course exercises grade submissions/ --out grades.csv -p limit 200 -p epochs 1 "
                "--points 01.1=2")
     grade_parser.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="folder of submitted notebooks")
-    grade_parser.add_argument("--out", required=True, metavar="CSV", help="the grades file to write, one row per student; the reasons "
-                              "go to the same name ending -details.csv")
+    grade_parser.add_argument("--out", required=True, metavar="CSV",
+                              help="the grades file to write, one row per student; the reasons go to "
+                                   "the same name ending -details.csv")
     grade_parser.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append",
                               metavar=("NAME", "VALUE"), help="a papermill parameter, e.g. -p limit 200")
     grade_parser.add_argument("--timeout", type=int, default=600, metavar="SECONDS",
