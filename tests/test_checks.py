@@ -1,11 +1,12 @@
 """The exercise checks (utils/checks): each one rejects plausible wrong answers with a message
-that says what is wrong, reports to the grades file, and lets a stub's NotImplementedError through.
-The lessons' own solutions passing is proven in test_exercises.py.
+that says what is wrong, in grading mode (visible and hidden cases), and lets a stub's
+NotImplementedError through. The lessons' own solutions passing is proven in test_exercises.py;
+lessons 06 to 08 have their own files.
 """
 
 from __future__ import annotations
 
-import json
+import re
 
 from utils import checks, visualize
 from utils.checks import lesson05
@@ -35,8 +36,10 @@ def _conv(image, kernel, stride, padding, symmetric=False):
     return out
 
 
-def _pool(feature_map, size, reduce=np.mean, drop=True):
+def _pool(feature_map, size, reduce=np.mean, drop=True, axes_mixed=False):
     h, w = (feature_map.shape[0] // size) * size, (feature_map.shape[1] // size) * size
+    if axes_mixed:  # reshaped to (rows, columns, size, size): the windows are not squares
+        return feature_map[:h, :w].reshape(h // size, w // size, size, size).mean(axis=(2, 3))
     if not drop:
         rows, columns = range(0, feature_map.shape[0], size), range(0, feature_map.shape[1], size)
         return np.array([[reduce(feature_map[i:i + size, j:j + size]) for j in columns] for i in rows])
@@ -45,12 +48,14 @@ def _pool(feature_map, size, reduce=np.mean, drop=True):
 
 # Lesson 02 -------------------------------------------------------------------------------------
 
-def _count(input_shape, num_classes, bias=1, same=True):
+def _count(input_shape, num_classes, bias=1, same=True, ceil=False, second_same=False):
     height, width, channels = input_shape
+    pool = (lambda n: -(-n // 2)) if ceil else (lambda n: n // 2)
     conv1 = (25 * channels + bias) * 16
-    height, width = (height if same else height - 4) // 2, (width if same else width - 4) // 2
+    height, width = pool(height if same else height - 4), pool(width if same else width - 4)
     conv2 = (9 * 16 + bias) * 32
-    height, width = (height - 2) // 2, (width - 2) // 2
+    loss = 0 if second_same else 2
+    height, width = pool(height - loss), pool(width - loss)
     return conv1 + conv2 + (height * width * 32 + bias) * 64 + (64 + bias) * num_classes
 
 
@@ -64,9 +69,24 @@ def _cnn(*head, convs=(16, 32, 64)):
     return build
 
 
+def _pointwise_cnn(input_shape, num_classes):
+    """Two 1×1 convolutions, GAP and a softmax: the head is right, but nothing sees a neighbourhood."""
+    return keras.Sequential([keras.Input(shape=input_shape), layers.Conv2D(16, 1, activation="relu"),
+                             layers.Conv2D(16, 1, activation="relu"), layers.GlobalAveragePooling2D(),
+                             layers.Dense(num_classes, activation="softmax")])
+
+
+def _linear_cnn(input_shape, num_classes):
+    """Convolutions with no activation: one linear map."""
+    return keras.Sequential([keras.Input(shape=input_shape), layers.Conv2D(16, 3), layers.MaxPooling2D(2),
+                             layers.Conv2D(32, 3), layers.GlobalAveragePooling2D(),
+                             layers.Dense(num_classes, activation="softmax")])
+
+
 def _logits_cnn(input_shape, num_classes):
-    return keras.Sequential([keras.Input(shape=input_shape), layers.Conv2D(8, 3), layers.Conv2D(8, 3),
-                             layers.GlobalAveragePooling2D(), layers.Dense(num_classes)])
+    return keras.Sequential([keras.Input(shape=input_shape), layers.Conv2D(8, 3, activation="relu"),
+                             layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
+                             layers.Dense(num_classes)])
 
 
 # Lesson 03 -------------------------------------------------------------------------------------
@@ -77,6 +97,13 @@ def _ce(labels, logits, stable=True, mean=True):
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     losses = -log_p[np.arange(len(labels)), labels]
     return losses.mean() if mean else losses
+
+
+def _ce_over_batch(labels, logits):
+    """The softmax taken over the batch (axis 0), the wrong axis."""
+    shifted = logits - logits.max(axis=0, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+    return -log_p[np.arange(len(labels)), labels].mean()
 
 
 # Lesson 04 -------------------------------------------------------------------------------------
@@ -137,16 +164,23 @@ WRONG = [
      "your function returned list, expected a 2-D NumPy"),
     ("01_2", lambda f, s: _pool(f, s, np.max), "(that is the window's maximum, not its mean)"),
     ("01_2", lambda f, s: _pool(f, s, drop=False),
-     "a 7×9 feature map and size 2: your output is 4×5, expected 3×4"),
+     "a 7×9 feature map and size 2: your output is 4×5, expected 3×4 (as AveragePooling2D computes it): "
+     "a last row or column that does not fill a window is dropped"),
+    ("01_2", lambda f, s: _pool(f, s, axes_mixed=True), "your windows are not size×size squares"),
     ("02_1", lambda shape, n: _count(shape, n, bias=0), "that is the number of weights without the biases"),
     ("02_1", lambda shape, n: _count(shape, n, same=False),
-     "your count is 56,970, expected 79,498 (22,528 too few)"),
+     "your count is 56,970, expected 79,498 (22,528 too few): Conv2D(16, 5, padding='same') keeps"),
+    ("02_1", lambda shape, n: _count(shape, n, ceil=True),
+     "MaxPooling2D(2) drops a last row or column that does not fill a window; round down"),
+    ("02_1", lambda shape, n: _count(shape, n, second_same=True), "a 3×3 kernel loses 2 pixels per axis"),
     ("02_1", lambda shape, n: float(_count(shape, n)), "returned 79498.0, expected a whole number"),
     ("02_2", _cnn(layers.Flatten), "your model flattens its feature maps; expected global average pooling"),
     ("02_2", _cnn(layers.GlobalAveragePooling2D, convs=(16,)),
      "your model has 1 Conv2D layer(s), expected at least 2"),
     ("02_2", _cnn(layers.GlobalAveragePooling2D, convs=(64, 64, 64)), "parameters, expected at most 25,000"),
     ("02_2", _logits_cnn, "expected probabilities that sum to 1 (a softmax output)"),
+    ("02_2", _pointwise_cnn, "0 Conv2D layer(s) with a kernel larger than 1×1, expected at least 2"),
+    ("02_2", _linear_cnn, "your Conv2D layer 'conv2d"),
     ("03_1", lambda model: keras.losses.SparseCategoricalCrossentropy(),
      "last layer is Dense(10) with no activation (it outputs logits, raw scores), your loss has "
      "from_logits=False"),
@@ -156,9 +190,13 @@ WRONG = [
     ("03_1", lambda model: keras.losses.CategoricalCrossentropy(), "your loss is CategoricalCrossentropy"),
     ("03_1", lambda model: "sparse_categorical_crossentropy",
      "your function returned str, expected a Keras loss"),
+    ("03_1", lambda model: keras.losses.SparseCategoricalCrossentropy(
+        from_logits="softmax" not in model.name),
+     "(it outputs probabilities), your loss has from_logits=True"),
     ("03_2", lambda y, z: _ce(y, z, stable=False), "np.exp overflows for such logits"),
     ("03_2", lambda y, z: _ce(y, z, mean=False), "your result has shape (4,), expected a single number"),
-    ("03_2", lambda y, z: _ce(y, z) * len(y), "4 images and 3 classes, your loss is"),
+    ("03_2", lambda y, z: _ce(y, z) * len(y), "that is the sum over the batch; take the mean"),
+    ("03_2", _ce_over_batch, "the softmax runs over each image's logits (axis=1), not over the batch"),
     ("04_1", _ranked_saliency(0), "your map is the saliency of the predicted class (ranked 1st)"),
     ("04_1", _ranked_saliency(2), "your map is the saliency of the class ranked 3rd"),
     ("04_1", _probability_saliency, "your map differentiates the class's probability"),
@@ -176,6 +214,10 @@ WRONG = [
     ("05_1", _choose_by(lambda runs: runs[0]["val_loss"][-1]), "it is the best on the first seed only"),
     ("05_1", _choose_by(lambda runs: min(min(h["val_loss"]) for h in runs)),
      "it has the lowest validation loss of any epoch"),
+    ("05_1", _choose_by(lambda runs: sum(h["val_loss"][-1] for h in runs)),
+     "it has the lowest sum over its seeds"),
+    ("05_1", _choose_by(lambda runs: np.median([h["val_loss"][-1] for h in runs])),
+     "it has the lowest median over the seeds"),
     ("05_2", lambda v, p: _stopping(v, p, improves=lambda loss, best: loss <= best),
      "for validation losses [0.5, 0.5, 0.5, 0.4, 0.3] and patience 2, you stop after epoch 5, "
      "expected after 3"),
@@ -189,27 +231,60 @@ WRONG = [
 
 @pytest.mark.parametrize("exercise, answer, message", WRONG,
                          ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(WRONG)])
-def test_a_wrong_answer_is_told_what_is_wrong(exercise, answer, message, tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_GRADES", str(tmp_path / "grades.jsonl"))
+def test_a_wrong_answer_is_told_what_is_wrong(exercise, answer, message):
     with pytest.raises(checks.ExerciseFailed) as failure:
-        getattr(checks, f"exercise_{exercise}")(answer)
+        getattr(checks, f"exercise_{exercise}")(answer, hidden=True)  # as grading runs it
     assert message in str(failure.value)
     assert str(failure.value).startswith(f"Exercise {exercise.replace('_', '.')}: ")
-    record = json.loads((tmp_path / "grades.jsonl").read_text(encoding="utf-8"))
-    expected = {"exercise": exercise.replace("_", "."), "passed": False, "message": str(failure.value)[15:]}
-    assert record == expected
+
+
+def test_every_exercise_has_three_wrong_answers():
+    counts = {exercise: sum(e == exercise for e, _, _ in WRONG) for exercise, _, _ in WRONG}
+    assert sorted(counts) == [f"{n:02d}_{k}" for n in range(1, 6) for k in (1, 2)]
+    assert min(counts.values()) >= 3, counts
+
+
+def _lookup(table):
+    """An answer tuned to the visible cases: it returns what they expect and guesses elsewhere."""
+    def answer(*args):
+        key = repr(args)
+        return table[key] if key in table else table[next(iter(table))]
+    return answer
+
+
+# Answers that pass every visible case and fail on hidden ones.
+TUNED = [
+    ("05_1", _choose_by(lambda runs: sum(h["val_loss"][-1] for h in runs)), "sum over its seeds"),
+    ("05_2", _lookup({repr((list(v), p)): lesson05.stopping_reference(v, p)
+                      for v, p in lesson05.STOPPING_CASES}),
+     "for validation losses [0.4, 0.4, 0.4] and patience 1"),
+    ("02_1", _count, None),  # the reference formula passes both
+    ("02_1", lambda shape, n: _count(shape, n) if shape[0] % 2 == 0 or shape == (21, 35, 5)
+     else _count(shape, n, ceil=True), "round down"),
+]
+
+
+@pytest.mark.parametrize("exercise, answer, message", TUNED,
+                         ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(TUNED)])
+def test_hidden_cases_fail_an_answer_tuned_to_the_visible_ones(exercise, answer, message, capsys):
+    check = getattr(checks, f"exercise_{exercise}")
+    check(answer)
+    assert "correct" in capsys.readouterr().out
+    if message is None:
+        check(answer, hidden=True)
+        return
+    with pytest.raises(checks.ExerciseFailed, match=re.escape(message)):
+        check(answer, hidden=True)
 
 
 @pytest.mark.parametrize("exercise", sorted({exercise for exercise, _, _ in WRONG}))
-def test_a_stub_passes_through_as_not_attempted(exercise, tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_GRADES", str(tmp_path / "grades.jsonl"))
-
+def test_a_stub_passes_through(exercise):
     def stub(*args):
         raise NotImplementedError("write your solution")
 
-    with pytest.raises(NotImplementedError):
-        getattr(checks, f"exercise_{exercise}")(stub)
-    assert json.loads((tmp_path / "grades.jsonl").read_text(encoding="utf-8"))["message"] == "not attempted"
+    for hidden in (False, True):
+        with pytest.raises(NotImplementedError):
+            getattr(checks, f"exercise_{exercise}")(stub, hidden=hidden)
 
 
 def test_an_unknown_exercise_is_named():
@@ -217,7 +292,7 @@ def test_an_unknown_exercise_is_named():
         checks.exercise_98_1  # noqa: B018
 
 
-@pytest.mark.parametrize("val_losses, patience", lesson05.STOPPING_CASES)
+@pytest.mark.parametrize("val_losses, patience", lesson05.STOPPING_CASES + lesson05.HIDDEN_STOPPING_CASES)
 def test_the_stopping_reference_is_what_keras_early_stopping_does(val_losses, patience):
     model = keras.Sequential([keras.Input(shape=(1,)), layers.Dense(1)])
     callback = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)

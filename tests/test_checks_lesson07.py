@@ -25,9 +25,10 @@ def solutions() -> dict:
 
 def test_the_notebooks_solutions_pass(capsys):
     found = solutions()
-    checks.exercise_07_1(found["new_head_model"])
-    checks.exercise_07_2(found["unfreeze_top_blocks"])
-    assert capsys.readouterr().out.count("correct") == 2
+    for hidden in (False, True):
+        checks.exercise_07_1(found["new_head_model"], hidden=hidden)
+        checks.exercise_07_2(found["unfreeze_top_blocks"], hidden=hidden)
+    assert capsys.readouterr().out.count("correct") == 4
 
 
 def _head(backbone, num_classes, activation="softmax"):
@@ -57,7 +58,7 @@ def freezes_only_the_convolutions(backbone, num_classes):
 ])
 def test_exercise_07_1_rejects(answer, message):
     with pytest.raises(checks.ExerciseFailed, match=message):
-        checks.exercise_07_1(answer)
+        checks.exercise_07_1(answer, hidden=True)
 
 
 def leaves_the_parent_frozen(backbone, count):
@@ -86,12 +87,27 @@ def unfreezes_everything(backbone, count):
     backbone.trainable = True
 
 
+def sorts_blocks_as_text(backbone, count):
+    """Right for up to 9 blocks; with 10 or more, "block10" sorts before "block2"."""
+    backbone.trainable = True
+    blocks = sorted({layer.name.split("_")[0] for layer in backbone.layers if layer.name.startswith("block")})
+    top = set(blocks[len(blocks) - count:])
+    for layer in backbone.layers:
+        layer.trainable = layer.name.split("_")[0] in top and not isinstance(layer, layers.BatchNormalization)
+
+
 @pytest.mark.parametrize("answer, message", [
     (leaves_the_parent_frozen, "a frozen parent model hides the weights of its trainable layers"),
     (unfreezes_the_bottom, r"layer block1_conv1 is trainable; expected it frozen: only block4 should train"),
     (unfreezes_batch_norm_too, r"\(batch normalization\) is trainable; keep batch normalization frozen"),
     (unfreezes_everything, r"layer stem_conv is trainable; expected it frozen"),
+    (sorts_blocks_as_text, r"only block10, block11 should train \(block10 comes after block9"),
 ])
 def test_exercise_07_2_rejects(answer, message):
     with pytest.raises(checks.ExerciseFailed, match=message):
-        checks.exercise_07_2(answer)
+        checks.exercise_07_2(answer, hidden=True)
+
+
+def test_sorting_blocks_as_text_passes_the_visible_cases_only(capsys):
+    checks.exercise_07_2(sorts_blocks_as_text)
+    assert "correct" in capsys.readouterr().out

@@ -26,9 +26,10 @@ def solution(name: str):
 
 
 def test_the_notebook_solutions_pass(capsys):
-    checks.exercise_08_1(solution("iou_centre_size"))
-    checks.exercise_08_2(solution("mask_ious"))
-    assert capsys.readouterr().out.count("correct") == 2
+    for hidden in (False, True):
+        checks.exercise_08_1(solution("iou_centre_size"), hidden=hidden)
+        checks.exercise_08_2(solution("mask_ious"), hidden=hidden)
+    assert capsys.readouterr().out.count("correct") == 4
 
 
 def corners(box, plus=0.0, centred=True):
@@ -57,7 +58,7 @@ def iou_with(plus=0.0, centred=True, clip=True, union_once=True):
 ])
 def test_wrong_box_ious_are_rejected_with_the_reason(wrong, message):
     with pytest.raises(ExerciseFailed, match=message):
-        checks.exercise_08_1(wrong)
+        checks.exercise_08_1(wrong, hidden=True)
 
 
 def ious_with(union="once", absent=np.nan, divide_by_true=False):
@@ -79,7 +80,7 @@ def ious_with(union="once", absent=np.nan, divide_by_true=False):
 ])
 def test_wrong_mask_ious_are_rejected_with_the_reason(wrong, message):
     with pytest.raises(ExerciseFailed, match=message):
-        checks.exercise_08_2(wrong)
+        checks.exercise_08_2(wrong, hidden=True)
 
 
 def test_a_stub_passes_through():

@@ -1,24 +1,22 @@
-"""What every exercise check shares: how it reports success, failure and the grade.
+"""What every exercise check shares: how it reports success and failure.
 
 A check is a function decorated with ``@exercise("01.1")``. It calls the learner's answer on
-hidden cases and uses ``expect`` for each requirement, with a message that says what was
-found and what was expected ("your output is 26×26, expected 13×13 with stride 2"). The
-first unmet requirement raises ``ExerciseFailed`` with that message. A stub that still raises
+cases and uses ``expect`` for each requirement, with a message that says what was found and
+what was expected ("your output is 26×26, expected 13×13 with stride 2"). The first unmet
+requirement raises ``ExerciseFailed`` with that message. A stub that still raises
 ``NotImplementedError`` passes through unchanged.
 
-When the environment variable ``COURSE_GRADES`` names a file, every check appends one JSON
-line to it: ``{"exercise": "01.1", "passed": true, "message": "..."}``. The grader reads it.
+Each check has visible cases, the ones the notebook's check cell runs, and hidden cases that
+only grading adds (``hidden=True``): an answer tuned to the visible messages still fails. The
+grade never comes from the learner's kernel: ``course exercises grade`` runs the checks itself,
+in a process of its own (``utils/tools/grading.py``).
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
 
 import numpy as np
-
-GRADES_ENV = "COURSE_GRADES"
 
 
 class ExerciseFailed(AssertionError):
@@ -46,28 +44,17 @@ def expect_close(found, expected, what: str, atol: float = 1e-5, rtol: float = 1
                              f"expected {expected[worst]:.6g}")
 
 
-def _record(exercise_id: str, passed: bool, message: str) -> None:
-    path = os.environ.get(GRADES_ENV)
-    if path:
-        with open(path, "a", encoding="utf-8") as grades:
-            grades.write(json.dumps({"exercise": exercise_id, "passed": passed, "message": message}) + "\n")
-
-
 def exercise(exercise_id: str):
-    """Make a check report its outcome: a line for the learner, a JSON line for the grader."""
+    """Make a check print its outcome; ``hidden=True`` adds the cases only grading runs."""
     def decorate(check):
         @functools.wraps(check)
-        def run(*answer, **options):
+        def run(answer, *, hidden: bool = False):
             try:
-                note = check(*answer, **options)
+                note = check(answer, hidden=bool(hidden))
             except ExerciseFailed as failure:
-                _record(exercise_id, False, str(failure))
                 raise ExerciseFailed(f"Exercise {exercise_id}: {failure}") from None
-            except NotImplementedError:
-                _record(exercise_id, False, "not attempted")
-                raise
             message = f"Exercise {exercise_id}: correct" + (f". {note}" if note else ".")
-            _record(exercise_id, True, message)
-            print(message)
+            print(message)  # returns None: a check cell's last line shows no value
+        run.exercise_id = exercise_id
         return run
     return decorate

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 from utils.checks.feedback import exercise, expect
 
-SHAPES = [(28, 28, 1), (32, 32, 3), (64, 48, 2), (20, 36, 5)]
+SHAPES = [(28, 28, 1), (32, 32, 3), (64, 48, 2), (21, 35, 5)]
 CLASSES = [10, 10, 5, 3]
+HIDDEN_SHAPES = [(29, 31, 1), (17, 23, 4), (40, 24, 3)]
+HIDDEN_CLASSES = [7, 2, 4]
 
 
 def conv5_net(input_shape, num_classes):
@@ -31,10 +31,33 @@ def _shape(shape) -> str:
     return "×".join(str(n) for n in shape)
 
 
+def _formula(shape, classes, bias=1, conv1_valid=False, conv2_same=False, ceil=False):
+    """Exercise 02.1's count, the flags making plausible mistakes."""
+    height, width, channels = shape
+    pool = (lambda n: -(-n // 2)) if ceil else (lambda n: n // 2)
+    conv1 = (25 * channels + bias) * 16
+    height, width = (height - 4, width - 4) if conv1_valid else (height, width)
+    height, width = pool(height), pool(width)
+    conv2 = (9 * 16 + bias) * 32
+    height, width = (height, width) if conv2_same else (height - 2, width - 2)
+    height, width = pool(height), pool(width)
+    return conv1 + conv2 + (height * width * 32 + bias) * 64 + (64 + bias) * classes
+
+
+_COUNT_MISTAKES = [
+    (dict(bias=0), ": that is the number of weights without the biases"),
+    (dict(ceil=True), ": MaxPooling2D(2) drops a last row or column that does not fill a window; round down"),
+    (dict(conv1_valid=True), ": Conv2D(16, 5, padding='same') keeps height and width"),
+    (dict(conv2_same=True), ": Conv2D(32, 3) has no padding: a 3×3 kernel loses 2 pixels per axis"),
+]
+
+
 @exercise("02.1")
-def exercise_02_1(count_by_hand):
+def exercise_02_1(count_by_hand, hidden=False):
     """Compare a learner's parameter count with Keras's on hidden input shapes and class counts."""
-    for shape, classes in zip(SHAPES, CLASSES, strict=True):
+    shapes = SHAPES + (HIDDEN_SHAPES if hidden else [])
+    classes_ = CLASSES + (HIDDEN_CLASSES if hidden else [])
+    for shape, classes in zip(shapes, classes_, strict=True):
         found = count_by_hand(shape, classes)
         expect(hasattr(found, "__index__") and not isinstance(found, bool),
                f"for a {_shape(shape)} input your function returned {found!r}, expected a whole number")
@@ -42,13 +65,11 @@ def exercise_02_1(count_by_hand):
         expected = model.count_params()
         if int(found) == expected:
             continue
-        weights_only = sum(math.prod(layer.kernel.shape) for layer in model.layers
-                           if hasattr(layer, "kernel"))
         message = (f"for a {_shape(shape)} input and {classes} classes your count is {int(found):,}, "
                    f"expected {expected:,} ({abs(int(found) - expected):,} too "
                    f"{'few' if int(found) < expected else 'many'})")
-        if int(found) == weights_only:
-            message += ": that is the number of weights without the biases"
+        message += next((why for mistake, why in _COUNT_MISTAKES if int(found) == _formula(shape, classes,
+                                                                                           **mistake)), "")
         expect(False, message)
     return f"It agrees with Keras on {len(SHAPES)} hidden input shapes"
 
@@ -56,13 +77,36 @@ def exercise_02_1(count_by_hand):
 BUDGET = 25_000
 
 
+_NONLINEAR = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax")
+
+
+def _unactivated_conv(model):
+    """The name of a Conv2D whose output reaches the next Conv2D or the pooling head with no
+    non-linearity in between, or None."""
+    pending = None
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            if pending:
+                return pending
+            linear = getattr(layer.activation, "__name__", "") == "linear"
+            pending = layer.name if linear else None
+        elif kind in _NONLINEAR and getattr(getattr(layer, "activation", None), "__name__", "") != "linear":
+            pending = None
+        elif kind in ("GlobalAveragePooling2D", "Flatten"):
+            return pending
+    return pending
+
+
 @exercise("02.2")
-def exercise_02_2(build_small_cnn):
+def exercise_02_2(build_small_cnn, hidden=False):
     """Build a learner's model for hidden shapes and check its output, head and size."""
     import keras
     import numpy as np
 
-    for shape, classes in zip(SHAPES[:3], CLASSES[:3], strict=True):
+    shapes = SHAPES[:3] + (SHAPES[3:] + HIDDEN_SHAPES[2:] if hidden else [])
+    classes_ = CLASSES[:3] + (CLASSES[3:] + HIDDEN_CLASSES[2:] if hidden else [])
+    for shape, classes in zip(shapes, classes_, strict=True):
         model = build_small_cnn(shape, classes)
         where = f"for a {_shape(shape)} input and {classes} classes"
         expect(isinstance(model, keras.Model), f"{where} your function returned {type(model).__name__}, "
@@ -70,6 +114,14 @@ def exercise_02_2(build_small_cnn):
         kinds = [type(layer).__name__ for layer in model.layers]
         expect(kinds.count("Conv2D") >= 2, f"{where} your model has {kinds.count('Conv2D')} Conv2D layer(s), "
                                            "expected at least 2")
+        spatial = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"
+                   and max(layer.kernel_size) > 1]
+        expect(len(spatial) >= 2, f"{where} your model has {len(spatial)} Conv2D layer(s) with a kernel "
+                                  "larger than 1×1, expected at least 2: a 1×1 convolution looks at one "
+                                  "pixel and finds no spatial pattern")
+        linear = _unactivated_conv(model)
+        expect(linear is None, f"{where} your Conv2D layer {linear!r} has no activation: without a "
+                               "non-linearity such as ReLU after it, stacked convolutions are one linear map")
         expect("Flatten" not in kinds, f"{where} your model flattens its feature maps; "
                                        "expected global average pooling instead")
         expect("GlobalAveragePooling2D" in kinds, f"{where} your model has no GlobalAveragePooling2D layer")

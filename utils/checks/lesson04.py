@@ -44,19 +44,20 @@ _ORDINALS = ["1st", "2nd", "3rd", "4th", "5th"]
 
 
 @exercise("04.1")
-def exercise_04_1(runner_up_saliency):
+def exercise_04_1(runner_up_saliency, hidden=False):
     """Compare a learner's runner-up saliency map with the lesson's saliency map of that class."""
     from utils import visualize
 
     rng = np.random.default_rng(104)
-    for channels, seed in ((1, 1), (3, 2)):
+    for channels, seed in ((1, 1), (3, 2)) + (((2, 5), (1, 7)) if hidden else ()):
         model = _hidden_model(channels, seed)
         image = rng.random((12, 12, channels)).astype("float32")
         _, logits = visualize.forward_to_logits(model, image[np.newaxis])
         ranking = np.argsort(-np.asarray(logits)[0])
         maps = [visualize.saliency_map(model, image, int(c)) for c in ranking]
         found = np.asarray(runner_up_saliency(model, image.copy()))
-        where = f"on a hidden {'colour' if channels == 3 else 'grey'} 12×12 image"
+        kind = {1: "grey", 3: "colour"}.get(channels, f"{channels}-channel")
+        where = f"on a hidden {kind} 12×12 image"
         expect(found.shape == maps[1].shape,
                f"{where}, your map has shape {found.shape}, expected {maps[1].shape}: one value per pixel")
         if _close(found, maps[1]):
@@ -78,15 +79,21 @@ def exercise_04_1(runner_up_saliency):
 
 
 @exercise("04.2")
-def exercise_04_2(activations_of):
+def exercise_04_2(activations_of, hidden=False):
     """Compare a learner's feature maps with the layers' outputs, computed layer by layer."""
+    rng = np.random.default_rng(204)
+    cases = [(2, 3, ["conv_b", "pool_a"])]
+    cases += [(1, 9, ["probabilities", "conv_a", "flatten"])] if hidden else []
+    for channels, seed, names in cases:
+        _check_activations(activations_of, _hidden_model(channels, seed),
+                           rng.random((12, 12, channels)).astype("float32"), names)
+    return "It returns the feature maps of the layers asked for, on a hidden model"
+
+
+def _check_activations(activations_of, model, image, names):
     import keras
 
-    rng = np.random.default_rng(204)
-    model = _hidden_model(2, 3)
-    image = rng.random((12, 12, 2)).astype("float32")
-    names = ["conv_b", "pool_a"]
-    found = activations_of(model, image.copy(), names)
+    found = activations_of(model, image.copy(), list(names))
     expect(isinstance(found, dict), f"your function returned {type(found).__name__}, expected a dict "
                                     "from layer name to that layer's feature maps")
     expect(set(found) == set(names), f"asked for layers {names}, your dict has keys {sorted(found)}")
@@ -102,4 +109,3 @@ def exercise_04_2(activations_of):
         expect(np.allclose(maps, expected[name], atol=1e-5),
                f"for layer {name!r} your maps have the right shape but other values "
                f"(largest {maps.max():.4g}, expected {expected[name].max():.4g})")
-    return "It returns the feature maps of the layers asked for, on a hidden model"

@@ -11,9 +11,27 @@ def _history(loss, val_loss, accuracy, val_accuracy) -> dict[str, list[float]]:
     return {"loss": loss, "val_loss": val_loss, "accuracy": accuracy, "val_accuracy": val_accuracy}
 
 
-def _experiments() -> list[dict[str, list[dict]]]:
+def _experiments(hidden=False) -> list[dict[str, list[dict]]]:
     """Hidden experiments: variant name -> one history per seed (3 epochs each)."""
-    return [
+    return _VISIBLE + (_HIDDEN if hidden else [])
+
+
+def _final(val_loss, loss=0.3, val_accuracy=0.8, middle=0.6):
+    return _history([0.9, 0.5, loss], [0.9, middle, val_loss], [0.6, 0.7, 0.8], [0.6, 0.7, val_accuracy])
+
+
+_HIDDEN = [
+    {  # different numbers of seeds: the sum and the best single seed point elsewhere
+        "one seed": [_final(0.50)],
+        "three seeds": [_final(0.30, loss=0.05), _final(0.31, loss=0.05), _final(0.32, loss=0.05)],
+        "two seeds": [_final(0.60, val_accuracy=0.95), _final(0.20, val_accuracy=0.95)],
+    },
+    {  # the median and the mean disagree
+        "steady": [_final(0.40, middle=0.1), _final(0.41), _final(0.42)],
+        "one bad seed": [_final(0.90), _final(0.30), _final(0.31)],
+    },
+]
+_VISIBLE = [
         {  # lowest training loss, best single epoch and best first seed all point elsewhere
             "no remedy": [
                 _history([0.9, 0.3, 0.05], [0.8, 0.55, 0.80], [0.7, 0.9, 0.99], [0.72, 0.80, 0.82]),
@@ -39,7 +57,7 @@ def _experiments() -> list[dict[str, list[dict]]]:
                 _history([0.5, 0.3, 0.2], [0.6, 0.45, 0.50], [0.8, 0.9, 0.95], [0.8, 0.83, 0.84]),
                 _history([0.5, 0.3, 0.2], [0.6, 0.45, 0.49], [0.8, 0.9, 0.95], [0.8, 0.83, 0.84])],
         },
-    ]
+]
 
 
 def _mean_final(runs, key="val_loss") -> float:
@@ -47,11 +65,11 @@ def _mean_final(runs, key="val_loss") -> float:
 
 
 @exercise("05.1")
-def exercise_05_1(choose_variant):
+def exercise_05_1(choose_variant, hidden=False):
     """Ask a learner's function to choose among hidden experiments' variants."""
     import copy
 
-    for experiment in _experiments():
+    for experiment in _experiments(hidden):
         chosen = choose_variant(copy.deepcopy(experiment))
         means = {name: _mean_final(runs) for name, runs in experiment.items()}
         expected = min(means, key=means.get)
@@ -69,6 +87,14 @@ def exercise_05_1(choose_variant):
             why = ": it is the best on the first seed only; average over the seeds"
         elif chosen == min(experiment, key=lambda name: min(min(h["val_loss"]) for h in experiment[name])):
             why = ": it has the lowest validation loss of any epoch; the models you keep are the final ones"
+        elif chosen == min(experiment, key=lambda name: sum(h["val_loss"][-1] for h in experiment[name])):
+            why = (": it has the lowest sum over its seeds; the variants have different numbers of seeds: "
+                   "average")
+        elif chosen == min(experiment, key=lambda name: np.median(
+                [h["val_loss"][-1] for h in experiment[name]])):
+            why = ": it has the lowest median over the seeds; the lesson takes the mean"
+        elif chosen == min(experiment, key=lambda name: min(h["val_loss"][-1] for h in experiment[name])):
+            why = ": it has the best single seed; average over the seeds"
         expect(False, f"among {variants}, you chose {chosen!r}, whose mean final validation loss is "
                       f"{means[chosen]:.3f}; {expected!r} has {means[expected]:.3f}{why}")
     return "It chooses by mean final validation loss in hidden experiments"
@@ -80,6 +106,12 @@ STOPPING_CASES = [
     ([0.9, 0.8, 0.7, 0.6, 0.5], 2),
     ([0.6, 0.4, 0.45, 0.35, 0.5, 0.52, 0.3], 2),
     ([0.3, 0.4], 1),
+]
+HIDDEN_STOPPING_CASES = [
+    ([0.4, 0.4, 0.4], 1),
+    ([0.9, 0.1], 5),
+    ([1.0, 0.9, 0.95, 0.96, 0.97, 0.5], 3),
+    ([0.8, 0.7, 0.6, 0.61, 0.59, 0.62, 0.63, 0.64], 3),
 ]
 
 
@@ -97,9 +129,9 @@ def stopping_reference(val_losses: list[float], patience: int) -> tuple[int, int
 
 
 @exercise("05.2")
-def exercise_05_2(early_stopping):
+def exercise_05_2(early_stopping, hidden=False):
     """Compare a learner's early stopping with EarlyStopping's on hidden validation curves."""
-    for val_losses, patience in STOPPING_CASES:
+    for val_losses, patience in STOPPING_CASES + (HIDDEN_STOPPING_CASES if hidden else []):
         found = early_stopping(list(val_losses), patience)
         where = f"for validation losses {val_losses} and patience {patience}"
         expect(isinstance(found, tuple | list) and len(found) == 2,

@@ -21,9 +21,10 @@ def _backbone(widths, shape=(12, 12, 1), seed=0) -> keras.Model:
 
 
 @exercise("07.1")
-def exercise_07_1(new_head_model):
+def exercise_07_1(new_head_model, hidden=False):
     """A frozen backbone with a new softmax head: only the head trains."""
-    for widths, shape, num_classes in (((4, 8), (12, 12, 1), 3), ((6, 6, 8), (16, 16, 3), 7)):
+    cases = (((4, 8), (12, 12, 1), 3), ((6, 6, 8), (16, 16, 3), 7))
+    for widths, shape, num_classes in cases + ((((4, 4, 8), (10, 10, 2), 2),) if hidden else ()):
         backbone = _backbone(widths, shape)
         model = new_head_model(backbone, num_classes)
         expect(isinstance(model, keras.Model), f"your function returned {type(model).__name__}, expected a "
@@ -49,9 +50,10 @@ def exercise_07_1(new_head_model):
 
 
 @exercise("07.2")
-def exercise_07_2(unfreeze_top_blocks):
+def exercise_07_2(unfreeze_top_blocks, hidden=False):
     """Only the last ``count`` residual blocks train, their batch normalization stays frozen."""
-    for widths, count in (((4, 4, 8, 8), 1), ((4, 4, 8, 8), 2), ((4, 8, 8), 3)):
+    cases = (((4, 4, 8, 8), 1), ((4, 4, 8, 8), 2), ((4, 8, 8), 3))
+    for widths, count in cases + ((((4,) * 11, 2), ((4, 8), 1)) if hidden else ()):
         backbone = _backbone(widths)
         backbone.trainable = False  # frozen, as after feature extraction
         unfreeze_top_blocks(backbone, count)
@@ -68,7 +70,10 @@ def exercise_07_2(unfreeze_top_blocks):
             expect(layer.trainable == wanted,
                    f"with {len(widths)} blocks and count={count}, layer {layer.name} is "
                    f"{'trainable' if layer.trainable else 'frozen'}; expected it "
-                   f"{'trainable' if wanted else 'frozen'}: only {', '.join(sorted(top))} should train")
+                   f"{'trainable' if wanted else 'frozen'}: only "
+                   f"{', '.join(sorted(top, key=lambda block: int(block[5:])))} should train"
+                   + (" (block10 comes after block9: sort the blocks by number, not as text)"
+                      if len(widths) >= 10 else ""))
         expected = sum(len(layer.trainable_weights) for layer in backbone.layers
                        if layer.name.split("_")[0] in top and layer.trainable)
         found = len(backbone.trainable_weights)

@@ -33,6 +33,12 @@ _BOX_CASES = [
     ((10.0, 10.0, 8.0, 4.0), (13.0, 11.0, 6.0, 6.0), "boxes of different shapes that overlap"),
     ((20.5, 7.25, 5.0, 3.5), (22.0, 8.0, 4.0, 2.0), "boxes with fractional coordinates"),
 ]
+_HIDDEN_BOX_CASES = [
+    ((0.0, 0.0, 2.0, 2.0), (1.0, 1.0, 2.0, 2.0), "boxes that share a quarter"),
+    ((10.0, 10.0, 4.0, 4.0), (10.0, 13.0, 4.0, 4.0), "boxes stacked with a small vertical overlap"),
+    ((3.0, 3.0, 6.0, 1.0), (3.0, 3.0, 1.0, 6.0), "a cross of a wide and a tall box"),
+    ((50.0, 50.0, 0.5, 0.5), (50.2, 50.1, 0.5, 0.5), "two small boxes"),
+]
 # what a plausible mistake returns, and what to say about it
 _MISTAKES = [
     (dict(clip=False), "an overlap's width and height cannot be negative: clip them at 0"),
@@ -44,9 +50,9 @@ _MISTAKES = [
 
 
 @exercise("08.1")
-def exercise_08_1(iou_centre_size):
+def exercise_08_1(iou_centre_size, hidden=False):
     """Check ``iou_centre_size(a, b)`` on pairs of boxes given as (centre_x, centre_y, width, height)."""
-    for a, b, what in _BOX_CASES:
+    for a, b, what in _BOX_CASES + (_HIDDEN_BOX_CASES if hidden else []):
         found = iou_centre_size(a, b)
         expect(isinstance(found, (int, float, np.floating, np.integer)) and np.ndim(found) == 0,
                f"for {what} your function returned {found!r}; expected one number")
@@ -68,7 +74,7 @@ def _reference_ious(true_mask, predicted_mask, num_classes):
     return np.array(ious)
 
 
-def _mask_cases():
+def _mask_cases(hidden=False):
     rng = np.random.default_rng(8)
     true = np.array([[0, 0, 1, 1], [0, 0, 2, 2], [3, 3, 0, 0]])
     predicted = np.array([[0, 1, 1, 1], [0, 0, 2, 0], [3, 0, 0, 0]])
@@ -77,12 +83,16 @@ def _mask_cases():
     predicted = np.where(rng.random((16, 16)) < 0.7, true, rng.integers(0, 4, size=(16, 16)))
     yield true, predicted, 4, "a 16×16 mask with 4 classes"
     yield np.zeros((2, 3, 3), int), np.ones((2, 3, 3), int), 3, "two masks, all background, predicted class 1"
+    if hidden:
+        true = rng.integers(0, 3, size=(9, 7))
+        yield true, np.where(true == 2, 0, true), 3, "a 9×7 mask where the prediction never says class 2"
+        yield true, true.copy(), 6, "a perfect prediction with classes 3 to 5 absent"
 
 
 @exercise("08.2")
-def exercise_08_2(mask_ious):
+def exercise_08_2(mask_ious, hidden=False):
     """Check ``mask_ious(true_mask, predicted_mask, num_classes)`` against per-class IoUs."""
-    for true, predicted, num_classes, what in _mask_cases():
+    for true, predicted, num_classes, what in _mask_cases(hidden):
         found = np.asarray(mask_ious(true.copy(), predicted.copy(), num_classes), dtype=float)
         expected = _reference_ious(true, predicted, num_classes)
         expect(found.shape == expected.shape,

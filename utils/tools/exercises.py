@@ -5,20 +5,20 @@ the lines between a ``# BEGIN SOLUTION`` line and an ``# END SOLUTION`` line are
 and an optional ``# HINT: …`` line right after BEGIN gives the stub's hint. ``course exercises
 build`` writes ``notebooks/exercises/NN_slug.ipynb`` for every lesson, each solution replaced by
 ``raise NotImplementedError("<hint>")``; ``check`` fails when that folder is stale; ``grade``
-executes submitted student notebooks and writes one CSV row per exercise.
+executes submitted student notebooks and runs the checks on their answers itself
+(``utils/tools/grading.py``): one CSV row per student, one column per exercise.
 
 Why not nbgrader or Otter Grader: both bring their own assignment format, configuration and
 (nbgrader) a gradebook database or (Otter) Docker, to replace about a hundred lines over
 papermill, which the course already uses; the checks themselves are plain functions in
-``utils.checks``.
+``utils.checks``. What they bring that matters for trust is kept: check cells verified against
+the lesson's, hidden cases, per-exercise points, grades recomputed outside the submission.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import re
 import sys
 import tempfile
@@ -197,96 +197,6 @@ def parse_value(text: str):
     return {"None": None, "True": True, "False": False}.get(text, text)
 
 
-def _check_cells(notebook) -> list[tuple[str, object]]:
-    """(exercise id, cell) of every cell that calls a check."""
-    found = []
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            found += [(f"{m[1]}.{m[2]}", cell) for m in CHECK_CALL.finditer(cell.source)]
-    return found
-
-
-def _read_grades(path: Path) -> dict[str, dict]:
-    grades = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                record = json.loads(line)
-                grades[record["exercise"]] = record  # a check run twice: its last outcome counts
-    return grades
-
-
-def grade_submission(path: Path, parameters: dict, timeout: int, kernel: str = "python3") -> list[dict]:
-    """Execute one submitted notebook, errors allowed, and return one row per exercise and a total."""
-    import nbformat
-    import papermill
-
-    name = path.name
-    try:
-        expected = [exercise_id for exercise_id, _ in _check_cells(nbformat.read(path, as_version=4))]
-    except Exception as error:  # not a notebook at all
-        return [{"submission": name, "exercise": "total", "passed": 0,
-                 "message": f"unreadable notebook: {type(error).__name__}: {error}"}]
-    stopped = None
-    with tempfile.TemporaryDirectory() as scratch:
-        grades_file, executed = Path(scratch) / "grades.jsonl", Path(scratch) / name
-        previous = os.environ.get("COURSE_GRADES")
-        os.environ["COURSE_GRADES"] = str(grades_file)
-        try:
-            papermill.execute_notebook(str(path), str(executed), parameters=parameters, kernel_name=kernel,
-                                       progress_bar=False, cwd=str(path.parent), allow_errors=True,
-                                       execution_timeout=timeout)
-        except papermill.PapermillExecutionError:
-            pass  # a cell raised; allow_errors ran the rest, and the checks recorded their outcome
-        except Exception as error:  # the kernel died, a cell timed out, a parameter was refused
-            first_line = (str(error).strip().splitlines() or [""])[0]
-            stopped = f"{type(error).__name__}: {first_line}"
-        finally:
-            if previous is None:
-                os.environ.pop("COURSE_GRADES", None)
-            else:
-                os.environ["COURSE_GRADES"] = previous
-        grades = _read_grades(grades_file)
-        cells = dict(_check_cells(nbformat.read(executed, as_version=4))) if executed.exists() else {}
-    rows = []
-    for exercise_id in dict.fromkeys([*expected, *sorted(grades)]):
-        if exercise_id in grades:
-            passed, message = grades[exercise_id]["passed"], grades[exercise_id]["message"]
-        else:
-            errors = [o for o in cells.get(exercise_id, {}).get("outputs", []) if o.output_type == "error"]
-            passed = False
-            if errors:
-                message = f"the check cell raised {errors[0].ename}: {errors[0].evalue}"
-            elif stopped:
-                message = f"not run: the notebook stopped early ({stopped})"
-            else:
-                message = "not run"
-        rows.append({"submission": name, "exercise": exercise_id, "passed": bool(passed), "message": message})
-    total = sum(row["passed"] for row in rows)
-    note = f"{total} of {len(rows)} exercises passed" + (f"; the notebook stopped early ({stopped})"
-                                                          if stopped else "")
-    rows.append({"submission": name, "exercise": "total", "passed": total, "message": note})
-    return rows
-
-
-def grade(submissions: Path, out: Path, parameters: dict, timeout: int) -> int:
-    """Grade every notebook in ``submissions`` into the CSV ``out``, one submission at a time."""
-    paths = sorted(submissions.glob("*.ipynb"))
-    if not paths:
-        raise ExerciseError(f"no notebooks (*.ipynb) in {submissions}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as sheet:
-        writer = csv.DictWriter(sheet, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        sheet.flush()
-        for path in paths:
-            rows = grade_submission(path, parameters, timeout)
-            writer.writerows(rows)
-            sheet.flush()  # a later crash of the grader keeps the grades written so far
-            print(f"{path.name}: {rows[-1]['message']}")
-    return len(paths)
-
-
 # The command -----------------------------------------------------------------------------------
 
 def _command(args) -> int:
@@ -304,10 +214,20 @@ def _command(args) -> int:
                 return 1
             print(f"student notebooks up to date ({len(lesson_notebooks(root))} lessons)")
         elif args.action == "grade":
+            from utils.tools import grading
+
             if not Path(args.submissions).is_dir():
                 raise ExerciseError(f"{args.submissions} is not a folder of submitted notebooks")
             parameters = {name: parse_value(value) for name, value in args.parameters or []}
-            count = grade(Path(args.submissions), Path(args.out), parameters, args.timeout)
+            for name, value in (("--timeout", args.timeout), ("--jobs", args.jobs)):
+                if value is not None and value <= 0:
+                    raise ExerciseError(f"{name} {value}: must be positive")
+            if args.memory_gb < 0:
+                raise ExerciseError(f"--memory-gb {args.memory_gb}: must be 0 (no limit) or positive")
+            count = grading.grade(Path(args.submissions), Path(args.out), parameters, args.timeout, root=root,
+                                  lesson=args.lesson, points=grading.parse_points(args.points),
+                                  jobs=args.jobs, memory_gb=args.memory_gb,
+                                  gradescope=Path(args.gradescope) if args.gradescope else None)
             print(f"graded {count} submission(s) into {args.out}")
     except ExerciseError as error:
         print(f"course exercises {args.action}: error: {error}", file=sys.stderr)
@@ -330,12 +250,30 @@ def add_parser(subparsers) -> None:
                        help=f"write notebooks/{FOLDER}/NN_slug.ipynb for every lesson")
     actions.add_parser("check", parents=[common], help="fail when the student notebooks are stale")
     grade_parser = actions.add_parser(
-        "grade", help="execute submitted notebooks and write their grades as CSV",
-        epilog="example: course exercises grade submissions/ --out grades.csv -p limit 200 -p epochs 1")
+        "grade", parents=[common], help="execute submitted notebooks and write their grades as CSV",
+        description="Execute each submitted notebook in its own process and folder, then run the course's "
+                    "checks (visible and hidden cases) on the answers it defines. The grades come from "
+                    "the checks, never from what the submission prints or writes.",
+        epilog="example: course exercises grade submissions/ --out grades.csv -p limit 200 -p epochs 1 "
+               "--points 01.1=2")
     grade_parser.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="folder of submitted notebooks")
-    grade_parser.add_argument("--out", required=True, metavar="CSV", help="the grades file to write")
+    grade_parser.add_argument("--out", required=True, metavar="CSV",
+                              help="the grades file to write, one row per student; the reasons go to "
+                                   "the same name ending -details.csv")
     grade_parser.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append",
                               metavar=("NAME", "VALUE"), help="a papermill parameter, e.g. -p limit 200")
     grade_parser.add_argument("--timeout", type=int, default=600, metavar="SECONDS",
-                              help="longest a cell may run (default: %(default)s)")
+                              help="longest a cell, or one check, may run (default: %(default)s)")
+    grade_parser.add_argument("--lesson", metavar="NN", help="the lesson graded (default: read from each "
+                              "submission's check cells and exercise headings)")
+    grade_parser.add_argument("--points", action="append", metavar="EXERCISE=POINTS",
+                              help="an exercise's points, e.g. --points 01.1=2 (default: 1 each)")
+    grade_parser.add_argument("--jobs", type=int, metavar="N",
+                              help="submissions graded at once (default: the number of CPU cores)")
+    grade_parser.add_argument("--memory-gb", type=float, default=8.0, metavar="GB",
+                              help="address-space limit of each submission's processes, 0 for none, "
+                                   "as a GPU's driver needs (default: %(default)s)")
+    grade_parser.add_argument("--gradescope", metavar="DIR",
+                              help="also write Gradescope's results.json: DIR/results.json for one "
+                                   "submission, DIR/<name>/results.json for several")
     parser.set_defaults(handler=_command)
