@@ -139,15 +139,18 @@ def test_train_variants_trains_each_model_per_seed_and_reports_it(capsys):
     assert runs["a"][0].history["val_loss"] == pytest.approx(runs["b"][0].history["val_loss"])  # same seed
     assert runs["a"][0].history["val_loss"] != pytest.approx(runs["a"][1].history["val_loss"])
     assert isinstance(runs["a"][0].model, keras.Model)
+    clean = runs["a"][0].model.evaluate(splits.x_train, splits.y_train, verbose=0, return_dict=True)
+    assert runs["a"][0].train_accuracy == pytest.approx(clean["accuracy"])  # evaluate, not fit's log
     summaries = [line for line in capsys.readouterr().out.splitlines() if "seed(s)" in line]
     assert [line.split()[:3] for line in summaries] == [["a", "2", "seed(s)"], ["b", "2", "seed(s)"]]
 
 
 def test_spread_table_gives_mean_and_range_per_variant():
     def run(seed, final_val_loss, accuracy, val_accuracy):
-        history = {"loss": [1.0, 0.5], "val_loss": [0.9, final_val_loss], "accuracy": [0.5, accuracy],
+        # fit's running accuracy (0.99) is not the gap's: the clean training accuracy is
+        history = {"loss": [1.0, 0.5], "val_loss": [0.9, final_val_loss], "accuracy": [0.5, 0.99],
                    "val_accuracy": [0.4, val_accuracy]}
-        return regularize.Trained(model=None, seed=seed, history=history)
+        return regularize.Trained(model=None, seed=seed, history=history, train_accuracy=accuracy)
 
     experiment = {"none": [run(0, 1.0, 0.9, 0.7), run(1, 1.2, 0.9, 0.8)], "one seed": [run(0, 0.8, 0.8, 0.8)]}
     metrics = regularize.final_metrics(experiment["none"])
