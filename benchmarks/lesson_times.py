@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from utils.course import padded_table, read_results
-from utils.tools import cli, lessons
+from utils.tools import cli, lessons, reproduce
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE = [sys.executable, "-m", "utils"]  # the `course` command, from this interpreter
@@ -56,7 +56,7 @@ def run_in_place(out: Path, stems: list[str] | None = None) -> tuple[list[dict],
     if unknown:
         sys.exit(f"lesson_times: no lesson {', '.join(unknown)}; "
                  f"valid choices: {', '.join(n.stem[:2] for n in notebooks)}")
-    env = dict(os.environ)
+    env = reproduce.apply(dict(os.environ))  # the settings nbval checks the outputs with
     env["COURSE_MODEL_CACHE"] = str(out / "model-cache")
     bin_dir = Path(sys.executable).parent
     runs, started = [], time.perf_counter()

@@ -15,13 +15,14 @@ import json
 import os
 from pathlib import Path
 
-from utils.tools import figures
+from utils.tools import figures, reproduce
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "figures"
 FIGURE_MODES = ("compare", "off")
+reproduce.apply()  # the kernels nbval starts inherit the settings the outputs were made with
 
 
 def figure_mode() -> str:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from utils import data
+from utils.tools import reproduce
 
-import pytest
-from keras_format_files import write_keras_home
+reproduce.apply()  # before TensorFlow is imported, here and in every child process
+
+from utils import data  # noqa: E402
+
+import pytest  # noqa: E402
+from keras_format_files import write_keras_home  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -173,7 +173,7 @@ def test_summary_files_and_plot(notebooks, tmp_path):
     runs[0].status, runs[0].wall_time_s, runs[0].error = "failed", 3.0, "ValueError: bad | value"
     runs[1].status, runs[1].wall_time_s, runs[1].results = "ok", 2.0, {"lesson": "01", "train_images": 180}
     runs[2].status, runs[2].wall_time_s = "reused", 9.5
-    runs[2].results = {"params": 93322, "test_accuracy": 0.9}
+    runs[2].results = {"params": 93322, "test_accuracy": 0.9, "val_accuracy": 0.95}
     out = tmp_path / "runs"
     out.mkdir()
     run_summary.write_summary(out, runs, "course run --dataset mnist cifar10")
@@ -183,7 +183,12 @@ def test_summary_files_and_plot(notebooks, tmp_path):
     assert "`course run --dataset mnist cifar10`" in markdown
     assert "4 runs: 1 failed, 1 ok, 1 reused, 1 pending." in markdown
     assert "| 01_data     | dataset=mnist   | failed  | 3.0 s     | ValueError: bad \\| value" in markdown
-    assert "params=93,322, test_accuracy=0.9" in markdown
+    assert "params=93,322, test_accuracy=0.9, val_accuracy=0.95" in markdown
+    # plotted and compared on validation, test only written beside it; one panel per lesson
+    assert run_summary.plotted_points(runs) == {"03_training": [("mnist", 0.95, 0.9)]}
+    runs[3].status, runs[3].results = "ok", {"test_accuracy": 0.99}  # no validation accuracy: not plotted
+    assert run_summary.plotted_points(runs) == {"03_training": [("mnist", 0.95, 0.9)]}
+    runs[3].status, runs[3].results = "pending", {}
     rows = list(csv.DictReader((out / "summary.csv").read_text().splitlines()))
     assert [row["status"] for row in rows] == ["failed", "ok", "reused", "pending"]
     assert rows[2]["test_accuracy"] == "0.9" and json.loads(rows[2]["parameters"]) == {"dataset": "mnist"}

@@ -14,7 +14,10 @@ from pathlib import Path
 from utils.course import padded_table
 from utils.tools.runner.plan import SUCCEEDED, Run, describe
 
-PLOT_METRIC = "test_accuracy"
+# Parameters are compared on validation accuracy, as lesson 03 teaches; test accuracy is only
+# written beside it. Lessons are different experiments: each gets its own panel.
+PLOT_METRIC = "val_accuracy"
+REPORTED_METRIC = "test_accuracy"
 
 
 def write_atomic(path: Path, content: bytes) -> None:
@@ -85,32 +88,39 @@ def write_summary(out: Path, runs: list[Run], command: str) -> None:
     write_plot(out, runs)
 
 
+def plotted_points(runs: list[Run]) -> dict[str, list[tuple[str, float, float | None]]]:
+    """Per lesson: (run folder, validation accuracy, test accuracy or None) of each finished run."""
+    points: dict[str, list] = {}
+    for run in runs:
+        value = run.results.get(PLOT_METRIC)
+        if run.status in SUCCEEDED and isinstance(value, (int, float)):
+            test = run.results.get(REPORTED_METRIC)
+            points.setdefault(run.lesson.stem, []).append(
+                (run.folder, float(value), float(test) if isinstance(test, (int, float)) else None))
+    return points
+
+
 def write_plot(out: Path, runs: list[Run]) -> Path | None:
-    """OUT/comparison.png: test accuracy per parameter combination, one bar per lesson."""
+    """OUT/comparison.png: one panel per lesson, validation accuracy by parameters, test written beside."""
     path = out / "comparison.png"
-    points = [(run.folder, run.lesson.stem, run.results[PLOT_METRIC]) for run in runs
-              if run.status in SUCCEEDED and isinstance(run.results.get(PLOT_METRIC), (int, float))]
+    points = plotted_points(runs)
     if not points:
         path.unlink(missing_ok=True)  # never leave a plot of an earlier command
         return None
     from matplotlib.figure import Figure  # the Agg canvas; no pyplot, no display
 
-    folders = list(dict.fromkeys(p[0] for p in points))
-    stems = list(dict.fromkeys(p[1] for p in points))
-    width = 0.8 / len(stems)
-    figure = Figure(figsize=(max(6.0, 1.0 + 0.9 * len(folders) * len(stems)), 4.5), layout="constrained")
-    axes = figure.subplots()
-    for index, stem in enumerate(stems):
-        mine = [(folders.index(folder), value) for folder, s, value in points if s == stem]
-        offset = (index - (len(stems) - 1) / 2) * width
-        bars = axes.bar([x + offset for x, _ in mine], [v for _, v in mine], width, label=stem)
-        axes.bar_label(bars, fmt="%.3f", fontsize=8)
-    axes.set_xticks(range(len(folders)), folders, rotation=15 if len(folders) > 3 else 0)
-    axes.set_ylim(0, 1.08)
-    axes.set_ylabel("test accuracy")
-    axes.set_xlabel("parameters (run folder)")
-    axes.set_title("Test accuracy by lesson and parameters")
-    axes.legend(fontsize=8, title="lesson", loc="upper left", bbox_to_anchor=(1.01, 1))
+    widest = max(len(rows) for rows in points.values())
+    figure = Figure(figsize=(max(6.0, 1.5 + 1.1 * widest), 3.2 * len(points)), layout="constrained")
+    for axes, (stem, rows) in zip(figure.subplots(len(points), 1, squeeze=False)[:, 0], points.items()):
+        bars = axes.bar(range(len(rows)), [value for _, value, _ in rows], 0.6)
+        axes.bar_label(bars, [f"val {value:.3f}" + ("" if test is None else f"\ntest {test:.3f}")
+                              for _, value, test in rows], fontsize=8)
+        axes.set_xticks(range(len(rows)), [folder for folder, _, _ in rows],
+                        rotation=15 if len(rows) > 3 else 0)
+        axes.set_ylim(0, 1.15)
+        axes.set_ylabel("validation accuracy")
+        axes.set_title(stem)
+    figure.suptitle("Validation accuracy by parameters (choose on it; test accuracy only reported)")
     stream = io.BytesIO()
     figure.savefig(stream, format="png", dpi=110)
     write_atomic(path, stream.getvalue())
