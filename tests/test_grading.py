@@ -105,7 +105,7 @@ def test_a_capture_line_without_the_nonce_is_ignored():
     forged = json.dumps({"exercise": "01.1", "tampered": [], "payload": "x"})
     capture.outputs = [nbformat.v4.new_output("stream", text=f"{'0' * 32}{forged}\n")]
     notebook.cells.append(capture)
-    assert grading._captured(notebook, "f" * 32)[0] == {}
+    assert grading.captured_answers(notebook, "f" * 32)[0] == {}
 
 
 @pytest.mark.parametrize("items, message", [(["1.1=2"], "expected EXERCISE=POINTS"),
@@ -150,14 +150,14 @@ def average_pool(feature_map, size):
     (PRINTS_A_VERDICT, False, "the check raised SystemExit"),
 ], ids=["solution", "wrong", "stub", "patches", "prints-verdict"])
 def test_answers_are_checked_in_a_fresh_process(answer, passed, message, tmp_path):
-    verdict = grading._check_answer(EXERCISES[1], grading.encode_answer(answer), 120, tmp_path)
+    verdict = grading.check_answer(EXERCISES[1], grading.encode_answer(answer), 120, tmp_path)
     assert verdict["passed"] is passed and message in verdict["message"]
 
 
 def test_the_checking_process_runs_the_hidden_cases(tmp_path):
     visible_only = _answer("average_pool", _lesson_cells()[1][2].replace(
         "    h, w =", "    if feature_map.shape == (11, 7):\n        return np.zeros((1, 1))\n    h, w =", 1))
-    verdict = grading._check_answer(EXERCISES[1], grading.encode_answer(visible_only), 120, tmp_path)
+    verdict = grading.check_answer(EXERCISES[1], grading.encode_answer(visible_only), 120, tmp_path)
     assert verdict == {"passed": False, "message": "a 11×7 feature map and size 3: your output is 1×1, "
                                                    "expected 3×2 (as AveragePooling2D computes it)"}
 

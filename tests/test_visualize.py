@@ -142,7 +142,7 @@ def test_plot_runs_draws_every_seed_of_a_variant(figures):
 
 
 def test_a_layers_input_tensors_are_the_objects_its_predecessors_output():
-    """What receptive_fields follows: the model's graph through public layer.input and layer.output."""
+    """A freshly built model's graph: each layer's inputs are the outputs of the layers before it."""
     for model in (models.cnn3((28, 28, 1), 10), models.small_resnet((28, 28, 1), 10, widths=(8, 16, 32))):
         outputs = {id(layer.output) for layer in model.layers} | {id(tensor) for tensor in model.inputs}
         for layer in model.layers:
@@ -153,6 +153,15 @@ def test_a_layers_input_tensors_are_the_objects_its_predecessors_output():
 def test_receptive_fields_of_cnn3(cnn3):
     assert visualize.receptive_fields(cnn3) == [("conv1", 26, 3), ("pool1", 13, 4), ("conv2", 11, 8),
                                                 ("pool2", 5, 10), ("conv3", 3, 18)]
+
+
+def test_receptive_fields_of_a_model_loaded_from_a_keras_file(cnn3, tmp_path):
+    # lesson 04 takes lesson 03's model from the model cache: a saved and reloaded model
+    resnet = models.small_resnet((28, 28, 1), 10, widths=(8, 16, 32))
+    for model in (cnn3, resnet):
+        model.save(tmp_path / f"{model.name}.keras")
+        loaded = keras.models.load_model(tmp_path / f"{model.name}.keras")
+        assert visualize.receptive_fields(loaded) == visualize.receptive_fields(model)
 
 
 def test_rank_correlation():

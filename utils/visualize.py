@@ -222,21 +222,43 @@ def receptive_fields(model: keras.Model) -> list[tuple[str, int, int]]:
     """
     windows = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D,
                keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
-    rows, seen = [], {}  # seen: id of a layer's output tensor -> (field, jump) of that output
+    inputs_of = _input_layers(model)
+    rows, seen = [], {}  # seen: layer name -> (field, jump) of its output
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        # A layer's input tensors are the very objects its predecessors output (the model's graph).
-        inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
-        before = [seen.get(id(tensor), (1, 1)) for tensor in inputs]
-        field, jump = max(before)
+        field, jump = max([seen.get(name, (1, 1)) for name in inputs_of.get(layer.name, [])] or [(1, 1)])
         if isinstance(layer, windows):
             kernel = layer.kernel_size[0] if hasattr(layer, "kernel_size") else layer.pool_size[0]
             field += (kernel - 1) * jump
             jump *= layer.strides[0]
             rows.append((layer.name, int(layer.output.shape[1]), field))
-        seen[id(layer.output)] = (field, jump)
+        seen[layer.name] = (field, jump)
     return rows
+
+
+def _input_layers(model: keras.Model) -> dict[str, list[str]]:
+    """Layer name -> the names of the layers it takes its inputs from, from the model's config.
+
+    The config is the graph a saved model is rebuilt from, so a model loaded from a ``.keras``
+    file gives the same answer as a freshly built one. A Sequential model is a chain.
+    """
+    if isinstance(model, keras.Sequential):
+        names = [layer.name for layer in model.layers]
+        return dict(zip(names[1:], ([name] for name in names[:-1]), strict=True))
+
+    def histories(node):
+        if isinstance(node, dict):
+            if "keras_history" in node:
+                yield node["keras_history"][0]
+            for value in node.values():
+                yield from histories(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                yield from histories(value)
+
+    return {entry["name"]: list(dict.fromkeys(histories(entry.get("inbound_nodes", []))))
+            for entry in model.get_config()["layers"]}
 
 
 def rank_correlation(a, b) -> float:

@@ -201,7 +201,7 @@ def _with_capture_cells(notebook, exercises: list[Exercise], placed: dict[str, i
     return executed
 
 
-def _captured(executed, nonce: str) -> tuple[dict[str, dict], int | None]:
+def captured_answers(executed, nonce: str) -> tuple[dict[str, dict], int | None]:
     """The capture reports by exercise id, and the index of the first cell that did not finish."""
     reports, unfinished = {}, None
     for index, cell in enumerate(executed.cells):
@@ -259,7 +259,7 @@ os.write(spec["fd"], (spec["nonce"] + json.dumps(verdict) + "\\n").encode())
 '''
 
 
-def _check_answer(exercise: Exercise, payload: str, timeout: int, cwd: Path) -> dict:
+def check_answer(exercise: Exercise, payload: str, timeout: int, cwd: Path) -> dict:
     """Run the package's check on one answer in a fresh process; its verdict comes over a pipe."""
     nonce = secrets.token_hex(16)
     read_end, write_end = os.pipe()
@@ -329,7 +329,7 @@ def grade_submission(path: Path, lesson: Path | None, parameters: dict, timeout:
             first_line = (str(error).strip().splitlines() or [""])[0][:200]
             stopped = f"{type(error).__name__}: {first_line}"
         executed = nbformat.read(executed_path, as_version=4) if executed_path.exists() else None
-        reports, _ = _captured(executed, nonce) if executed else ({}, None)
+        reports, _ = captured_answers(executed, nonce) if executed else ({}, None)
         rows = []
         for exercise in exercises:
             report = reports.get(exercise.id, {})
@@ -338,7 +338,7 @@ def grade_submission(path: Path, lesson: Path | None, parameters: dict, timeout:
             elif set(report.get("tampered", [])):
                 verdict = {"passed": False, "message": sorted(set(report["tampered"]))[0]}
             elif "payload" in report:
-                verdict = _check_answer(exercise, report["payload"], timeout, work)
+                verdict = check_answer(exercise, report["payload"], timeout, work)
             elif "error" in report:
                 verdict = {"passed": False, "message": report["error"]}
             elif stopped:

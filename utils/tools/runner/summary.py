@@ -111,7 +111,8 @@ def write_plot(out: Path, runs: list[Run]) -> Path | None:
 
     widest = max(len(rows) for rows in points.values())
     figure = Figure(figsize=(max(6.0, 1.5 + 1.1 * widest), 3.2 * len(points)), layout="constrained")
-    for axes, (stem, rows) in zip(figure.subplots(len(points), 1, squeeze=False)[:, 0], points.items()):
+    panels = figure.subplots(len(points), 1, squeeze=False)[:, 0]
+    for axes, (stem, rows) in zip(panels, points.items(), strict=True):
         bars = axes.bar(range(len(rows)), [value for _, value, _ in rows], 0.6)
         axes.bar_label(bars, [f"val {value:.3f}" + ("" if test is None else f"\ntest {test:.3f}")
                               for _, value, test in rows], fontsize=8)
