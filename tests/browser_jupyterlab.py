@@ -70,6 +70,10 @@ def launch_chromium(playwright, state: Path, executable: str):
     )
 
 
+# For servers on 127.0.0.1: no proxy from the environment.
+LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -185,7 +189,7 @@ class JupyterLab:
         """Call the server's REST API with the token; returns the decoded JSON (or None)."""
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/{endpoint}", method=method,
                                          headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with LOCAL.open(request, timeout=10) as response:
             body = response.read()
         return json.loads(body) if body else None
 

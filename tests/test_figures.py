@@ -74,6 +74,7 @@ def test_curves_of_another_run_fail(histories, other, tmp_path):
     rms, differences = rms_of(drawn(plots.plot_history, histories[0, 3]),
                               drawn(plots.plot_history, histories[other]), tmp_path)
     assert len(differences) == 1, rms
+    print(f"curves of {other} against (0, 3): RMS {rms[0]:.3f}")
     difference = differences[0]
     assert difference.rms is not None and difference.rms > figures.TOLERANCE
     assert f"RMS {difference.rms:.3f} > tolerance" in difference.message
@@ -90,6 +91,7 @@ def test_another_matrix_and_another_label_fail(tmp_path):
     for other in (drawn(visualize.plot_confusion_matrix, changed, names),
                   drawn(visualize.plot_confusion_matrix, matrix, names, title="Confusion matrix (test)")):
         rms, differences = rms_of(base, other, tmp_path)
+        print(f"confusion matrix, one change: RMS {rms[0]:.3f}")
         assert differences and rms[0] > figures.TOLERANCE, rms
 
 

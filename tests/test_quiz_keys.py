@@ -112,8 +112,8 @@ KEYS = [
     (3, 3, lambda: str(steps_per_epoch())),
     (3, 4, lambda: f"About {math.log(10):.2f}"),
     (4, 1, conv2_maps_of_cnn3),
-    (4, 3, lambda: str(models.cnn3((28, 28, 1), 10).get_layer("conv1").kernel.shape).replace(" ", "")
-                       .replace(",", ", ")),
+    (4, 5, lambda: f"{visualize.unit_centres(models.cnn3((28, 28, 1), 10), 'conv2')[-1]:g}: its "
+                   f"{visualize.receptive_fields(models.cnn3((28, 28, 1), 10))[2][2]}-pixel"),
     (5, 4, conv1_and_batch_norm),
     (6, 1, lambda: f"{cnn3_gap_dense_on_cifar10():,}"),
     (6, 2, lambda: f"{separable_on_16x16x64():,}"),

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -24,7 +23,7 @@ from utils.course import GITHUB_BRANCH, GITHUB_REPOSITORY, colab_url
 from utils.tools.lessons import heading, load_lessons
 
 import pytest
-from browser_jupyterlab import descendant_pids, find_chromium, free_port, is_alive, launch_chromium
+from browser_jupyterlab import LOCAL, descendant_pids, find_chromium, free_port, is_alive, launch_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / "_build" / "site"
@@ -205,7 +204,7 @@ class StaticServer:
         deadline = time.monotonic() + 20
         while True:
             try:
-                urllib.request.urlopen(self.base, timeout=2).close()
+                LOCAL.open(self.base, timeout=2).close()
                 return
             except OSError as error:
                 if self.process.poll() is not None or time.monotonic() > deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import urllib.request
 
 from utils import course, data, transfer
 
@@ -142,6 +143,8 @@ def test_failed_download_is_reported_without_a_deep_traceback(tmp_path, monkeypa
         monkeypatch.setenv(name, proxy)
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
+    # urlopen caches its opener, proxies included: a fresh one here, the old one back afterwards.
+    monkeypatch.setattr(urllib.request, "_opener", None)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.delenv(data.OFFLINE_ENV, raising=False)
     with pytest.raises(transfer.BackboneNotAvailableError, match="the download failed: URL fetch failure") \

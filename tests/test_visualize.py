@@ -164,6 +164,57 @@ def test_receptive_fields_of_a_model_loaded_from_a_keras_file(cnn3, tmp_path):
         assert visualize.receptive_fields(loaded) == visualize.receptive_fields(model)
 
 
+def test_unit_centres_of_cnn3(cnn3):
+    # valid padding: conv2's unit 0 sees pixels 0-7, so it is centred at 3.5, and unit 10 at 23.5
+    assert visualize.unit_centres(cnn3, "conv2").tolist() == [3.5 + 2 * i for i in range(11)]
+    assert visualize.unit_centres(cnn3, "conv1").tolist() == [1.0 + i for i in range(26)]
+    with pytest.raises(ValueError, match="'dense' is not a conv or pooling layer.*valid choices: conv1"):
+        visualize.unit_centres(cnn3, "dense")
+
+
+def _window_centre(model, layer_name, unit):
+    """The midpoint of the input pixels that one unit's value depends on, from its gradient."""
+    import tensorflow as tf
+
+    probe = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    pixels = tf.ones((1, *model.input_shape[1:]))
+    with tf.GradientTape() as tape:
+        tape.watch(pixels)
+        value = probe(pixels)[0, unit, unit, 0]
+    rows = np.flatnonzero(np.abs(tape.gradient(value, pixels).numpy()[0, :, :, 0]).sum(axis=1))
+    return (rows[0] + rows[-1]) / 2
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_unit_centres_are_where_each_unit_looks(padding):
+    # linear layers of ones: a unit's gradient is non-zero exactly on its receptive field
+    ones = {"kernel_initializer": "ones", "use_bias": False}
+    model = keras.Sequential([
+        keras.Input((61, 61, 1)),
+        keras.layers.Conv2D(1, 3, padding=padding, name="a", **ones),
+        keras.layers.AveragePooling2D(2, padding=padding, name="b"),
+        keras.layers.Conv2D(1, 5, strides=2, padding=padding, name="c", **ones),
+        keras.layers.Conv2D(1, 3, dilation_rate=2, padding=padding, name="d", **ones),
+    ])
+    fields = {name: field for name, _, field in visualize.receptive_fields(model)}
+    for name in "abcd":
+        centres = visualize.unit_centres(model, name)
+        unit = len(centres) // 2
+        half = (fields[name] - 1) / 2
+        assert 0 <= centres[unit] - half and centres[unit] + half <= 60  # its window lies inside the image
+        assert centres[unit] == _window_centre(model, name, unit), (name, centres)
+
+
+def test_grad_cam_is_placed_by_receptive_field_centres(cnn3):
+    image = np.random.default_rng(0).random((28, 28, 1)).astype("float32")
+    heat = next(heat for heat in (visualize.grad_cam(cnn3, image, k, "conv2") for k in range(10))
+                if heat.max() > 0)  # a class with some positive evidence
+    assert heat.shape == (28, 28) and heat.min() >= 0 and heat.max() == pytest.approx(1.0)
+    # beyond the outermost centres (3.5 and 23.5) each row and column holds the edge unit's value
+    assert np.allclose(heat[:4], heat[3]) and np.allclose(heat[24:], heat[24])
+    assert np.allclose(heat[:, :4], heat[:, 3:4]) and np.allclose(heat[:, 24:], heat[:, 24:25])
+
+
 def test_rank_correlation():
     ramp = np.arange(16.0).reshape(4, 4)
     assert visualize.rank_correlation(ramp, ramp ** 3) == pytest.approx(1.0)

@@ -201,16 +201,19 @@ def saliency_map(model, image, class_index):
 
 
 def grad_cam(model, image, class_index, layer_name):
-    """Grad-CAM of one class at one conv layer, resized to the image, in [0, 1]. Introduced in lesson 04."""
+    """Grad-CAM of one class at one conv layer, placed on the image, in [0, 1]. Introduced in lesson 04."""
     pixels = tf.convert_to_tensor(image[np.newaxis])
     with tf.GradientTape() as tape:
         maps, logits = forward_to_logits(model, pixels, layer_name)
         score = logits[0, class_index]  # the class score before the softmax
     gradients = tape.gradient(score, maps)[0]  # ∂ score / ∂ each value of each feature map
     weights = tf.reduce_mean(gradients, axis=(0, 1))  # one weight per map: its mean gradient
-    heat = tf.nn.relu(tf.reduce_sum(maps[0] * weights, axis=-1))  # weighted sum, positive part
-    heat = tf.image.resize(heat[..., tf.newaxis], image.shape[:2])[..., 0]  # up to the image size
-    return (heat / (tf.reduce_max(heat) + 1e-12)).numpy()  # 1 at the strongest evidence
+    heat = tf.nn.relu(tf.reduce_sum(maps[0] * weights, axis=-1)).numpy()  # weighted sum, positive part
+    centres = unit_centres(model, layer_name)  # the pixel each unit's receptive field is centred on
+    pixels = np.arange(image.shape[0])
+    heat = np.array([np.interp(pixels, centres, row) for row in heat])  # each row, to the image width
+    heat = np.array([np.interp(pixels, centres, column) for column in heat.T]).T  # each column
+    return heat / (heat.max() + 1e-12)  # 1 at the strongest evidence
 
 
 def receptive_fields(model: keras.Model) -> list[tuple[str, int, int]]:
@@ -220,20 +223,52 @@ def receptive_fields(model: keras.Model) -> list[tuple[str, int, int]]:
     A layer with several inputs (a residual block's ``Add``) takes the widest of its inputs'
     fields, so a model with skips is followed along its longest path (lesson 06).
     """
+    return [(name, size, field) for name, size, field, _ in _field_geometry(model)]
+
+
+def unit_centres(model: keras.Model, layer_name: str) -> np.ndarray:
+    """Where each unit of a conv or pooling layer looks: the input pixel at the centre of its
+    receptive field, along one axis (the pixel index, a half for an even field). Introduced in
+    lesson 04.
+
+    Without padding, unit 0 of a layer with an 8-pixel field is centred at pixel 3.5, not at 0:
+    stretching a small map edge to edge over the image puts its values in the wrong place.
+    """
+    geometry = {name: (size, centre) for name, size, _, centre in _field_geometry(model)}
+    if layer_name not in geometry:
+        raise ValueError(f"{layer_name!r} is not a conv or pooling layer of {model.name!r}; "
+                         f"valid choices: {', '.join(geometry)}")
+    size, (first, jump) = geometry[layer_name]
+    return first + jump * np.arange(size)
+
+
+def _field_geometry(model: keras.Model) -> list[tuple[str, int, int, tuple[float, int]]]:
+    """Per conv or pooling layer: name, output size, field, and (centre of unit 0, jump) in
+    input pixels. The standard recurrence: field += (kernel - 1) * jump, the centre moves by
+    ((kernel - 1) / 2 - left padding) * jump, jump *= stride; "same" pads as TensorFlow does
+    (the smaller half on the left)."""
     windows = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D,
                keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
     inputs_of = _input_layers(model)
-    rows, seen = [], {}  # seen: layer name -> (field, jump) of its output
+    rows, seen = [], {}  # seen: layer name -> (field, jump, centre of unit 0) of its output
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        field, jump = max([seen.get(name, (1, 1)) for name in inputs_of.get(layer.name, [])] or [(1, 1)])
+        field, jump, first = max([seen.get(name, (1, 1, 0.0)) for name in inputs_of.get(layer.name, [])]
+                                 or [(1, 1, 0.0)])
         if isinstance(layer, windows):
-            kernel = layer.kernel_size[0] if hasattr(layer, "kernel_size") else layer.pool_size[0]
+            if hasattr(layer, "kernel_size"):
+                kernel = (layer.kernel_size[0] - 1) * layer.dilation_rate[0] + 1
+            else:
+                kernel = layer.pool_size[0]
+            stride, size_in = layer.strides[0], int(layer.input.shape[1])
+            size_out = int(layer.output.shape[1])
+            padding = max((size_out - 1) * stride + kernel - size_in, 0) if layer.padding == "same" else 0
+            first += ((kernel - 1) / 2 - padding // 2) * jump
             field += (kernel - 1) * jump
-            jump *= layer.strides[0]
-            rows.append((layer.name, int(layer.output.shape[1]), field))
-        seen[layer.name] = (field, jump)
+            jump *= stride
+            rows.append((layer.name, size_out, field, (first, jump)))
+        seen[layer.name] = (field, jump, first)
     return rows
 
 
