@@ -74,11 +74,15 @@ def test_curves_of_another_run_fail(histories, other, tmp_path):
     rms, differences = rms_of(drawn(plots.plot_history, histories[0, 3]),
                               drawn(plots.plot_history, histories[other]), tmp_path)
     assert len(differences) == 1, rms
-    print(f"curves of {other} against (0, 3): RMS {rms[0]:.3f}")
     difference = differences[0]
-    assert difference.rms is not None and difference.rms > figures.TOLERANCE
-    assert f"RMS {difference.rms:.3f} > tolerance" in difference.message
-    assert set(difference.images) == {"expected", "actual", "diff"}
+    print(f"curves of {other} against (0, 3): {difference.message}")
+    if difference.rms is None:  # other tick labels can change the figure's size: a difference too
+        assert "size" in difference.message.lower()
+        assert set(difference.images) == {"expected", "actual"}
+    else:
+        assert difference.rms > figures.TOLERANCE
+        assert f"RMS {difference.rms:.3f} > tolerance" in difference.message
+        assert set(difference.images) == {"expected", "actual", "diff"}
     assert all(path.is_file() for path in difference.images.values())
 
 
