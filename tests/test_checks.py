@@ -36,14 +36,14 @@ def _conv(image, kernel, stride, padding, symmetric=False):
     return out
 
 
-def _pool(feature_map, size, reduce=np.mean, drop=True, axes_mixed=False):
-    h, w = (feature_map.shape[0] // size) * size, (feature_map.shape[1] // size) * size
-    if axes_mixed:  # reshaped to (rows, columns, size, size): the windows are not squares
-        return feature_map[:h, :w].reshape(h // size, w // size, size, size).mean(axis=(2, 3))
-    if not drop:
-        rows, columns = range(0, feature_map.shape[0], size), range(0, feature_map.shape[1], size)
-        return np.array([[reduce(feature_map[i:i + size, j:j + size]) for j in columns] for i in rows])
-    return reduce(feature_map[:h, :w].reshape(h // size, size, w // size, size), axis=(1, 3))
+def _pointwise(image, kernel, bias, mistake=None):
+    weights = kernel[0, 0]
+    if mistake == "swapped":
+        return np.einsum("hwc,fc->hwf", image, weights) + bias
+    linear = np.einsum("hwc,cf->hwf", image, weights)
+    return {None: linear + bias, "no bias": linear, "relu": np.maximum(linear + bias, 0),
+            "mean": linear / image.shape[-1] + bias, "channels first": np.moveaxis(linear + bias, -1, 0),
+            "one filter": linear[..., :1] + bias[:1]}[mistake]
 
 
 # Lesson 02 -------------------------------------------------------------------------------------
@@ -59,34 +59,30 @@ def _count(input_shape, num_classes, bias=1, same=True, ceil=False, second_same=
     return conv1 + conv2 + (height * width * 32 + bias) * 64 + (64 + bias) * num_classes
 
 
-def _cnn(*head, convs=(16, 32, 64)):
+def _all_conv(convs=(16, 32, 64), kernel=3, head="conv", score_activation=None, flatten=False,
+              softmax=True, dense=False):
+    """The lesson's all-convolutional net, or a plausible mistake in it."""
     def build(input_shape, num_classes):
         stack = [keras.Input(shape=input_shape)]
         for filters in convs:
-            stack += [layers.Conv2D(filters, 3, activation="relu"), layers.MaxPooling2D(2)]
-        return keras.Sequential(stack[:-1] + [layer() if callable(layer) else layer for layer in head]
-                                + [layers.Dense(num_classes, activation="softmax")])
+            stack += [layers.Conv2D(filters, kernel, activation="relu"), layers.MaxPooling2D(2)]
+        stack = stack[:-1]
+        if head == "conv":
+            stack.append(layers.Conv2D(num_classes, 1, activation=score_activation))
+        stack.append(layers.Flatten() if flatten else layers.GlobalAveragePooling2D())
+        if dense:
+            stack.append(layers.Dense(num_classes))
+        if softmax:
+            stack.append(layers.Softmax())
+        return keras.Sequential(stack)
     return build
 
 
-def _pointwise_cnn(input_shape, num_classes):
-    """Two 1×1 convolutions, GAP and a softmax: the head is right, but nothing sees a neighbourhood."""
-    return keras.Sequential([keras.Input(shape=input_shape), layers.Conv2D(16, 1, activation="relu"),
-                             layers.Conv2D(16, 1, activation="relu"), layers.GlobalAveragePooling2D(),
-                             layers.Dense(num_classes, activation="softmax")])
-
-
-def _linear_cnn(input_shape, num_classes):
+def _linear_all_conv(input_shape, num_classes):
     """Convolutions with no activation: one linear map."""
     return keras.Sequential([keras.Input(shape=input_shape), layers.Conv2D(16, 3), layers.MaxPooling2D(2),
-                             layers.Conv2D(32, 3), layers.GlobalAveragePooling2D(),
-                             layers.Dense(num_classes, activation="softmax")])
-
-
-def _logits_cnn(input_shape, num_classes):
-    return keras.Sequential([keras.Input(shape=input_shape), layers.Conv2D(8, 3, activation="relu"),
-                             layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
-                             layers.Dense(num_classes)])
+                             layers.Conv2D(32, 3), layers.Conv2D(num_classes, 1),
+                             layers.GlobalAveragePooling2D(), layers.Softmax()])
 
 
 # Lesson 03 -------------------------------------------------------------------------------------
@@ -124,11 +120,23 @@ def _probability_saliency(model, image):
     return tf.reduce_max(tf.abs(tape.gradient(score, pixels)[0]), axis=-1).numpy()
 
 
-def _activations(model, image, names, batch_axis=False):
-    activation_model = keras.Model(model.inputs, {name: model.get_layer(name).output for name in names})
-    maps = {name: keras.ops.convert_to_numpy(value)
-            for name, value in activation_model([image[np.newaxis]]).items()}
-    return maps if batch_axis else {name: value[0] for name, value in maps.items()}
+def _fields_of(model, field=1, jump_first=False, skip_pools=False, pool_stride_is_window=False,
+               jumps=True):
+    """Receptive fields by the recurrence; the flags make plausible mistakes."""
+    jump, fields = 1, {}
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+        if kernel is None:
+            continue
+        is_pool = not hasattr(layer, "kernel_size")
+        if not (is_pool and skip_pools):
+            stride = kernel[0] if (is_pool and pool_stride_is_window) else layer.strides[0]
+            if jump_first:
+                jump *= stride
+            field += (kernel[0] - 1) * (jump if jumps else 1)
+            jump = jump if jump_first else jump * stride
+        fields[layer.name] = field
+    return fields
 
 
 # Lesson 05 -------------------------------------------------------------------------------------
@@ -162,11 +170,15 @@ WRONG = [
      "padding='same': your output is 10×10, expected 12×12"),
     ("01_1", lambda i, k, s, p: _conv(i, k, s, p).tolist(),
      "your function returned list, expected a 2-D NumPy"),
-    ("01_2", lambda f, s: _pool(f, s, np.max), "(that is the window's maximum, not its mean)"),
-    ("01_2", lambda f, s: _pool(f, s, drop=False),
-     "a 7×9 feature map and size 2: your output is 4×5, expected 3×4 (as AveragePooling2D computes it): "
-     "a last row or column that does not fill a window is dropped"),
-    ("01_2", lambda f, s: _pool(f, s, axes_mixed=True), "your windows are not size×size squares"),
+    ("01_2", lambda i, k, b: _pointwise(i, k, b, "no bias"), "(that is without the bias"),
+    ("01_2", lambda i, k, b: _pointwise(i, k, b, "relu"), "(that has a ReLU"),
+    ("01_2", lambda i, k, b: _pointwise(i, k, b, "mean"), "(that is the mean over the input channels"),
+    ("01_2", lambda i, k, b: _pointwise(i, k, b, "swapped") if i.shape[-1] == b.size else _pointwise(i, k, b),
+     "a 7×3×4 image and 4 filter(s): your output differs from Conv2D's at row"),
+    ("01_2", lambda i, k, b: _pointwise(i, k, b, "channels first"),
+     "a 5×6×3 image and 2 filter(s): your output has shape (2, 5, 6), expected (5, 6, 2)"),
+    ("01_2", lambda i, k, b: _pointwise(i, k, b, "one filter"), "expected (5, 6, 2)"),
+    ("01_2", lambda i, k, b: _pointwise(i, k, b).tolist(), "your function returned list, expected a NumPy"),
     ("02_1", lambda shape, n: _count(shape, n, bias=0), "that is the number of weights without the biases"),
     ("02_1", lambda shape, n: _count(shape, n, same=False),
      "your count is 56,970, expected 79,498 (22,528 too few): Conv2D(16, 5, padding='same') keeps"),
@@ -174,13 +186,15 @@ WRONG = [
      "MaxPooling2D(2) drops a last row or column that does not fill a window; round down"),
     ("02_1", lambda shape, n: _count(shape, n, second_same=True), "a 3×3 kernel loses 2 pixels per axis"),
     ("02_1", lambda shape, n: float(_count(shape, n)), "returned 79498.0, expected a whole number"),
-    ("02_2", _cnn(layers.Flatten), "your model flattens its feature maps; expected global average pooling"),
-    ("02_2", _cnn(layers.GlobalAveragePooling2D, convs=(16,)),
-     "your model has 1 Conv2D layer(s), expected at least 2"),
-    ("02_2", _cnn(layers.GlobalAveragePooling2D, convs=(64, 64, 64)), "parameters, expected at most 25,000"),
-    ("02_2", _logits_cnn, "expected probabilities that sum to 1 (a softmax output)"),
-    ("02_2", _pointwise_cnn, "0 Conv2D layer(s) with a kernel larger than 1×1, expected at least 2"),
-    ("02_2", _linear_cnn, "your Conv2D layer 'conv2d"),
+    ("02_2", _all_conv(head="dense", dense=True), "your model has a Dense layer; expected none"),
+    ("02_2", _all_conv(flatten=True, head="conv", convs=(8, 8)), "your model flattens its feature maps"),
+    ("02_2", _all_conv(score_activation="relu"), "has activation 'relu': class scores before the softmax"),
+    ("02_2", _all_conv(score_activation="softmax", softmax=False),
+     "applies the softmax at every pixel before the averaging"),
+    ("02_2", _all_conv(softmax=False), "expected probabilities that sum to 1 (a softmax after the pooling)"),
+    ("02_2", _all_conv(kernel=1), "0 Conv2D layer(s) with a kernel larger than 1×1, expected at least 2"),
+    ("02_2", _all_conv(convs=(32, 64, 128)), "parameters, expected at most 25,000"),
+    ("02_2", _linear_all_conv, "your Conv2D layer 'conv2d"),
     ("03_1", lambda model: keras.losses.SparseCategoricalCrossentropy(),
      "last layer is Dense(10) with no activation (it outputs logits, raw scores), your loss has "
      "from_logits=False"),
@@ -202,11 +216,14 @@ WRONG = [
     ("04_1", _probability_saliency, "your map differentiates the class's probability"),
     ("04_1", lambda m, i: _ranked_saliency(1)(m, i)[np.newaxis],
      "your map has shape (1, 12, 12), expected (12, 12)"),
-    ("04_2", lambda m, i, n: _activations(m, i, n, batch_axis=True),
-     "for layer 'conv_b' your maps have shape (1, 3, 3, 8), expected (3, 3, 8)"),
-    ("04_2", lambda m, i, n: list(_activations(m, i, n).values()),
-     "your function returned list, expected a dict"),
-    ("04_2", lambda m, i, n: _activations(m, i, n[:1]), "asked for layers ['conv_b', 'pool_a']"),
+    ("04_2", lambda m: _fields_of(m, jumps=False), "yours adds k - 1"),
+    ("04_2", lambda m: _fields_of(m, jump_first=True), "add (k - 1)·j first, then multiply the jump"),
+    ("04_2", lambda m: _fields_of(m, field=0), "the input's field is 1 pixel, not 0"),
+    ("04_2", lambda m: _fields_of(m, skip_pools=True), "pooling layers are windows too"),
+    ("04_2", lambda m: _fields_of(m, pool_stride_is_window=True), "need not equal its pool_size"),
+    ("04_2", lambda m: {k: v for k, v in _fields_of(m).items() if k.startswith("conv")},
+     "expected the conv and pooling layers"),
+    ("04_2", lambda m: list(_fields_of(m).values()), "your function returned list, expected a dict"),
     ("05_1", _choose_by(lambda runs: np.mean([h["loss"][-1] for h in runs])),
      "it has the lowest training loss"),
     ("05_1", _choose_by(lambda runs: np.mean([h["val_accuracy"][-1] for h in runs]), max),

@@ -124,18 +124,18 @@ def _answer(name: str, source: str):
     return namespace[name]
 
 
-SOLUTION = _answer("average_pool", _lesson_cells()[1][2])
+SOLUTION = _answer("pointwise_conv", _lesson_cells()[1][2])
 
 
 # Defined by exec, as in a notebook: pickled by value, not as a reference to this test module.
-PATCHES_THE_CHECKER = _answer("average_pool", """
-def average_pool(feature_map, size):
+PATCHES_THE_CHECKER = _answer("pointwise_conv", """
+def pointwise_conv(image, kernel, bias):
     import numpy
     numpy.allclose = lambda *args, **kwargs: True
-    return np.zeros((1, 1))
+    return np.zeros(image.shape[:2] + (kernel.shape[-1],))
 """)
-PRINTS_A_VERDICT = _answer("average_pool", """
-def average_pool(feature_map, size):
+PRINTS_A_VERDICT = _answer("pointwise_conv", """
+def pointwise_conv(image, kernel, bias):
     print('{"passed": true, "message": "correct"}')
     raise SystemExit(0)
 """)
@@ -143,8 +143,8 @@ def average_pool(feature_map, size):
 
 @pytest.mark.parametrize("answer, passed, message", [
     (SOLUTION, True, "correct"),
-    (lambda f, s: SOLUTION(f, s).T, False, "your output differs at row 0, column 2"),
-    (_answer("average_pool", "def average_pool(f, s):\n    raise NotImplementedError('todo')"), False,
+    (lambda i, k, b: SOLUTION(i, k, b) - b, False, "(that is without the bias"),
+    (_answer("pointwise_conv", "def pointwise_conv(i, k, b):\n    raise NotImplementedError('todo')"), False,
      "not attempted"),
     (PATCHES_THE_CHECKER, False, "the answer changed the checker's functions while it ran"),
     (PRINTS_A_VERDICT, False, "the check raised SystemExit"),
@@ -155,11 +155,12 @@ def test_answers_are_checked_in_a_fresh_process(answer, passed, message, tmp_pat
 
 
 def test_the_checking_process_runs_the_hidden_cases(tmp_path):
-    visible_only = _answer("average_pool", _lesson_cells()[1][2].replace(
-        "    h, w =", "    if feature_map.shape == (11, 7):\n        return np.zeros((1, 1))\n    h, w =", 1))
+    visible_only = _answer("pointwise_conv", _lesson_cells()[1][2].replace(
+        "    return", "    if image.shape == (3, 8, 5):\n        return np.zeros((1, 1, 1))\n    return", 1))
     verdict = grading.check_answer(EXERCISES[1], grading.encode_answer(visible_only), 120, tmp_path)
-    assert verdict == {"passed": False, "message": "a 11×7 feature map and size 3: your output is 1×1, "
-                                                   "expected 3×2 (as AveragePooling2D computes it)"}
+    assert verdict == {"passed": False, "message": "a 3×8×5 image and 1 filter(s): your output has shape "
+                                                   "(1, 1, 1), expected (3, 8, 1) (height, width, one "
+                                                   "channel per filter)"}
 
 
 def test_the_memory_limit_applies_to_the_process_and_its_children():

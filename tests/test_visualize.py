@@ -278,3 +278,39 @@ def test_attributions_work_on_a_saved_and_loaded_model(cnn3, tmp_path):
 def test_grad_cam_names_an_unknown_layer(cnn3):
     with pytest.raises(ValueError, match="no layer 'conv9' .* valid choices: conv1, pool1, conv2"):
         visualize.grad_cam(cnn3, _image(), 0, "conv9")
+
+
+def test_calibration_bins_put_a_confidence_on_an_edge_into_the_lower_bin():
+    rows, _ = visualize.calibration_bins([0.9, 0.3, 1.0, 0.0, 0.95], [1, 0, 1, 0, 0])
+    assert [(round(low, 1), round(high, 1), count) for low, high, count, _, _ in rows] == [
+        (0.0, 0.1, 1), (0.2, 0.3, 1), (0.8, 0.9, 1), (0.9, 1.0, 2)]
+    assert rows[-1][3:] == pytest.approx((0.975, 0.5))
+
+
+def test_calibration_error_is_zero_when_confidence_is_accuracy():
+    confidence = np.repeat([0.25, 0.75], 4)
+    correct = np.array([1, 0, 0, 0, 1, 1, 1, 0])
+    rows, error = visualize.calibration_bins(confidence, correct, bins=4)
+    assert error == pytest.approx(0.0)
+    assert [row[2] for row in rows] == [4, 4]  # empty bins are left out
+
+
+def test_calibration_error_is_the_count_weighted_gap():
+    confidence = [0.95] * 3 + [0.55]  # constant within each bin
+    correct = [True, False, False, True]
+    rows, error = visualize.calibration_bins(confidence, correct)
+    assert error == pytest.approx((3 * abs(1 / 3 - 0.95) + abs(1 - 0.55)) / 4)
+    constant_rows, constant_error = visualize.calibration_bins([0.8] * 5, [1] * 5)
+    assert len(constant_rows) == 1 and constant_error == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("confidence, correct, message", [
+    ([0.5, np.nan], [1, 0], "confidences must lie in \\[0, 1\\]; got nan"),
+    ([0.5, 1.2], [1, 0], "got 1.2"),
+    ([0.5], [1, 0], "1 confidences but 2"),
+    ([], [], "no predictions"),
+    ([0.5, 0.6], [2, 0], "True/False"),
+])
+def test_calibration_bins_name_bad_input(confidence, correct, message):
+    with pytest.raises(ValueError, match=message):
+        visualize.calibration_bins(confidence, correct)

@@ -310,6 +310,39 @@ def rank_correlation(a, b) -> float:
     return float(stats.spearmanr(a, b).statistic)
 
 
+def calibration_bins(confidence, correct, bins: int = 10):
+    """How far a classifier's confidence is from its accuracy. Introduced in lesson 04.
+
+    The interval (0, 1] is cut into ``bins`` equal bins, each closed on the right: a confidence of
+    exactly 0.9 falls into (0.8, 0.9], and 0 into the first bin. Returns one row per non-empty bin,
+    (low, high, count, mean confidence, accuracy), and the expected calibration error: the mean
+    over all predictions of |accuracy - mean confidence| of their bin (Guo et al., 2017).
+    """
+    confidence = np.ravel(np.asarray(confidence, dtype=float))
+    correct = np.ravel(np.asarray(correct))
+    if confidence.shape != correct.shape:
+        raise ValueError(f"{confidence.size} confidences but {correct.size} correct/wrong flags")
+    if confidence.size == 0:
+        raise ValueError("no predictions to bin")
+    if not ((confidence >= 0) & (confidence <= 1)).all():  # NaN fails this too
+        bad = confidence[~((confidence >= 0) & (confidence <= 1))][0]
+        raise ValueError(f"confidences must lie in [0, 1]; got {bad}")
+    if not np.isin(correct, (0, 1)).all():
+        raise ValueError("correct must hold True/False (or 1/0) per prediction")
+    if not (isinstance(bins, int) and bins >= 1):
+        raise ValueError(f"bins must be a whole number of at least 1; got {bins!r}")
+    edges = np.arange(bins + 1) / bins  # exact decimals: 9 / 10 == 0.9
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    rows, error = [], 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            mean_confidence, accuracy = confidence[members].mean(), correct[members].mean()
+            rows.append((edges[b], edges[b + 1], int(members.sum()), float(mean_confidence), float(accuracy)))
+            error += members.sum() * abs(accuracy - mean_confidence)
+    return rows, float(error / confidence.size)
+
+
 def plot_attributions(model: keras.Model, images, y_true, class_names, layer_name: str,
                       title: str = "Where the model looks", class_indices=None):
     """Per image: input, saliency map and Grad-CAM for a class. Introduced in lesson 04.

@@ -1,4 +1,4 @@
-"""Checks of lesson 01's exercises: a strided, padded convolution and average pooling."""
+"""Checks of lesson 01's exercises: a strided, padded convolution and a 1×1 convolution."""
 
 from __future__ import annotations
 
@@ -67,43 +67,61 @@ def exercise_01_1(strided_conv2d, hidden=False):
             if padding == "same":
                 raise_values += " (check where the padding goes)"
             expect(False, raise_values)
-    return f"It matches Conv2D on {len(CONV_CASES)} hidden images, strides and paddings"
+    cases = len(CONV_CASES) + (len(HIDDEN_CONV_CASES) if hidden else 0)
+    return f"It matches Conv2D on {cases} images, strides and paddings"
 
 
-POOL_CASES = [((6, 6), 2), ((7, 9), 2), ((9, 9), 3), ((8, 5), 4)]
-HIDDEN_POOL_CASES = [((11, 7), 3), ((5, 5), 5), ((10, 12), 2), ((4, 6), 1)]
+# (height, width, input channels), filters: simple cases first.
+POINTWISE_CASES = [((5, 6, 3), 2), ((4, 4, 1), 3), ((7, 3, 4), 4)]
+HIDDEN_POINTWISE_CASES = [((6, 5, 2), 2), ((3, 8, 5), 1), ((9, 9, 3), 6)]
+
+
+def _pointwise_variants(image, kernel, bias):
+    """What plausible mistakes compute, each with what to tell the learner."""
+    weights = kernel[0, 0]  # (input channels, filters)
+    linear = np.einsum("hwc,cf->hwf", image, weights)
+    variants = [(linear, "that is without the bias: Conv2D adds each filter's bias at every pixel"),
+                (np.maximum(linear + bias, 0), "that has a ReLU; Conv2D(filters, 1) with no activation is "
+                                                "linear"),
+                (np.einsum("hwc,cf->hwf", image, weights) / image.shape[-1] + bias,
+                 "that is the mean over the input channels; a convolution sums them")]
+    if weights.shape[0] == weights.shape[1]:
+        variants.append((np.einsum("hwc,fc->hwf", image, weights) + bias,
+                         "the kernel's axes are swapped: kernel[0, 0, c, f] weights input channel c in "
+                         "filter f"))
+    return variants
 
 
 @exercise("01.2")
-def exercise_01_2(average_pool, hidden=False):
-    """Compare a learner's average pooling with AveragePooling2D's on hidden feature maps."""
+def exercise_01_2(pointwise_conv, hidden=False):
+    """Compare a learner's 1×1 convolution with Conv2D(filters, 1)'s on images and kernels."""
     import keras
 
     rng = np.random.default_rng(102)
-    for shape, size in POOL_CASES + (HIDDEN_POOL_CASES if hidden else []):
-        feature_map = rng.normal(size=shape).astype("float32")
-        setting = f"a {_size(feature_map)} feature map and size {size}"
-        found = _as_map(average_pool(feature_map.copy(), size), setting)
-        pooled = keras.ops.average_pool(feature_map[np.newaxis, :, :, np.newaxis], pool_size=size,
-                                        strides=size, padding="valid")
-        expected = keras.ops.convert_to_numpy(pooled)[0, :, :, 0]
-        rounded_up = tuple(-(-n // size) for n in shape)
-        note = ": a last row or column that does not fill a window is dropped" if (
-            found.shape == rounded_up and found.shape != expected.shape) else ""
+    cases = POINTWISE_CASES + (HIDDEN_POINTWISE_CASES if hidden else [])
+    for (height, width, channels), filters in cases:
+        image = rng.random((height, width, channels)).astype("float32")
+        kernel = rng.normal(size=(1, 1, channels, filters)).astype("float32")
+        bias = rng.normal(size=filters).astype("float32")
+        setting = f"a {height}×{width}×{channels} image and {filters} filter(s)"
+        found = pointwise_conv(image.copy(), kernel.copy(), bias.copy())
+        expect(isinstance(found, np.ndarray) or hasattr(found, "__array__"),
+               f"{setting}: your function returned {type(found).__name__}, expected a NumPy array")
+        found = np.asarray(found, dtype="float64")
+        layer = keras.layers.Conv2D(filters, 1)
+        layer.build((None, height, width, channels))
+        layer.set_weights([kernel, bias])
+        expected = keras.ops.convert_to_numpy(layer(image[np.newaxis]))[0]
         expect(found.shape == expected.shape,
-               f"{setting}: your output is {_size(found)}, expected {_size(expected)} "
-               f"(as AveragePooling2D computes it){note}")
-        if not np.allclose(found, expected, atol=1e-5):
-            row, column = _first_difference(found, expected)
-            window = feature_map[row * size:(row + 1) * size, column * size:(column + 1) * size]
-            h, w = expected.shape[0] * size, expected.shape[1] * size
-            rows, columns = expected.shape
-            mixed = feature_map[:h, :w].reshape(rows, columns, size, size).mean(axis=(2, 3))
-            note = " (that is the window's maximum, not its mean)" if np.isclose(found[row, column],
-                                                                                window.max()) else ""
-            if not note and np.allclose(found, mixed, atol=1e-5):
-                note = (" (your windows are not size×size squares: reshape to (rows, size, columns, size) "
-                        "and average axes 1 and 3)")
-            expect(False, f"{setting}: your output differs at row {row}, column {column}: "
-                          f"{found[row, column]:.4f}, expected {expected[row, column]:.4f}{note}")
-    return f"It matches AveragePooling2D on {len(POOL_CASES)} hidden feature maps"
+               f"{setting}: your output has shape {found.shape}, expected {expected.shape} "
+               "(height, width, one channel per filter)")
+        if np.allclose(found, expected, atol=1e-4):
+            continue
+        note = next((f" ({why})" for variant, why in _pointwise_variants(image, kernel, bias)
+                     if np.allclose(found, variant, atol=1e-4)), "")
+        row, column, channel = (int(i) for i in np.unravel_index(np.argmax(np.abs(found - expected)),
+                                                                 expected.shape))
+        expect(False, f"{setting}: your output differs from Conv2D's at row {row}, column {column}, channel "
+                      f"{channel}: {found[row, column, channel]:.4f}, expected "
+                      f"{expected[row, column, channel]:.4f}{note}")
+    return f"It matches Conv2D(filters, 1) on {len(cases)} images and kernels"

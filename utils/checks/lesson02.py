@@ -1,4 +1,4 @@
-"""Checks of lesson 02's exercises: a parameter count by hand and a small CNN with global pooling."""
+"""Checks of lesson 02's exercises: a parameter count by hand and an all-convolutional classifier."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def exercise_02_1(count_by_hand, hidden=False):
         message += next((why for mistake, why in _COUNT_MISTAKES if int(found) == _formula(shape, classes,
                                                                                            **mistake)), "")
         expect(False, message)
-    return f"It agrees with Keras on {len(SHAPES)} hidden input shapes"
+    return f"It agrees with Keras on {len(shapes)} input shapes"
 
 
 BUDGET = 25_000
@@ -81,8 +81,8 @@ _NONLINEAR = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax")
 
 
 def _unactivated_conv(model):
-    """The name of a Conv2D whose output reaches the next Conv2D or the pooling head with no
-    non-linearity in between, or None."""
+    """The name of a Conv2D whose output reaches the next Conv2D with no non-linearity in between,
+    or None. The class-score convolution before the pooling head is linear on purpose."""
     pending = None
     for layer in model.layers:
         kind = type(layer).__name__
@@ -94,43 +94,58 @@ def _unactivated_conv(model):
         elif kind in _NONLINEAR and getattr(getattr(layer, "activation", None), "__name__", "") != "linear":
             pending = None
         elif kind in ("GlobalAveragePooling2D", "Flatten"):
-            return pending
-    return pending
+            return None
+    return None
 
 
 @exercise("02.2")
-def exercise_02_2(build_small_cnn, hidden=False):
-    """Build a learner's model for hidden shapes and check its output, head and size."""
+def exercise_02_2(build_all_conv_net, hidden=False):
+    """Build a learner's all-convolutional model for hidden shapes; check its layers, output and size."""
     import keras
     import numpy as np
 
     shapes = SHAPES[:3] + (SHAPES[3:] + HIDDEN_SHAPES[2:] if hidden else [])
     classes_ = CLASSES[:3] + (CLASSES[3:] + HIDDEN_CLASSES[2:] if hidden else [])
     for shape, classes in zip(shapes, classes_, strict=True):
-        model = build_small_cnn(shape, classes)
+        model = build_all_conv_net(shape, classes)
         where = f"for a {_shape(shape)} input and {classes} classes"
         expect(isinstance(model, keras.Model), f"{where} your function returned {type(model).__name__}, "
                                                "expected a Keras model")
         kinds = [type(layer).__name__ for layer in model.layers]
-        expect(kinds.count("Conv2D") >= 2, f"{where} your model has {kinds.count('Conv2D')} Conv2D layer(s), "
-                                           "expected at least 2")
-        spatial = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"
-                   and max(layer.kernel_size) > 1]
+        expect("Dense" not in kinds, f"{where} your model has a Dense layer; expected none: the class scores "
+                                     "come from a 1×1 convolution with one filter per class")
+        expect("Flatten" not in kinds, f"{where} your model flattens its feature maps; "
+                                       "expected global average pooling instead")
+        expect("GlobalAveragePooling2D" in kinds, f"{where} your model has no GlobalAveragePooling2D layer")
+        convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+        spatial = [layer for layer in convs if max(layer.kernel_size) > 1]
         expect(len(spatial) >= 2, f"{where} your model has {len(spatial)} Conv2D layer(s) with a kernel "
                                   "larger than 1×1, expected at least 2: a 1×1 convolution looks at one "
                                   "pixel and finds no spatial pattern")
         linear = _unactivated_conv(model)
         expect(linear is None, f"{where} your Conv2D layer {linear!r} has no activation: without a "
                                "non-linearity such as ReLU after it, stacked convolutions are one linear map")
-        expect("Flatten" not in kinds, f"{where} your model flattens its feature maps; "
-                                       "expected global average pooling instead")
-        expect("GlobalAveragePooling2D" in kinds, f"{where} your model has no GlobalAveragePooling2D layer")
+        head = kinds.index("GlobalAveragePooling2D")
+        last = next((layer for layer in reversed(model.layers[:head]) if type(layer).__name__ == "Conv2D"),
+                    None)
+        expect(last is not None and tuple(last.kernel_size) == (1, 1) and last.filters == classes,
+               f"{where} the last Conv2D before the pooling is "
+               f"{'missing' if last is None else f'Conv2D({last.filters}, {tuple(last.kernel_size)})'}, "
+               f"expected Conv2D({classes}, 1): one score map per class")
+        activation = getattr(last.activation, "__name__", "")
+        expect(activation != "softmax", f"{where} your class-score convolution {last.name!r} applies the "
+                                        "softmax at every pixel before the averaging; average the scores, "
+                                        "then apply the softmax once")
+        expect(activation == "linear", f"{where} your class-score convolution {last.name!r} has activation "
+                                       f"{activation!r}: class scores before the softmax must be free to be "
+                                       "negative, so it has no activation")
         outputs = keras.ops.convert_to_numpy(model(np.random.default_rng(0).random((2, *shape), "float32")))
         expect(outputs.shape == (2, classes), f"{where} your model's output has shape {outputs.shape[1:]} "
                                               f"per image, expected ({classes},)")
         expect(np.allclose(outputs.sum(axis=1), 1, atol=1e-4) and (outputs >= 0).all(),
                f"{where} your model's outputs sum to {outputs.sum(axis=1)[0]:.3f}, expected probabilities "
-               "that sum to 1 (a softmax output)")
+               "that sum to 1 (a softmax after the pooling)")
         params = model.count_params()
         expect(params <= BUDGET, f"{where} your model has {params:,} parameters, expected at most {BUDGET:,}")
-    return f"It has the required head and stays within {BUDGET:,} parameters on hidden input shapes"
+    return (f"It has no Dense layer, one score map per class and at most {BUDGET:,} parameters on "
+            f"{len(shapes)} input shapes")

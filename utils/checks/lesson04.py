@@ -1,4 +1,4 @@
-"""Checks of lesson 04's exercises: the saliency map of the runner-up class, and an activation model."""
+"""Checks of lesson 04's exercises: the saliency map of the runner-up class, and receptive fields."""
 
 from __future__ import annotations
 
@@ -75,37 +75,83 @@ def exercise_04_1(runner_up_saliency, hidden=False):
         row, column = (int(i) for i in np.unravel_index(np.argmax(np.abs(found - maps[1])), found.shape))
         expect(False, f"{where}, your map differs from the runner-up class's saliency at row {row}, "
                       f"column {column}: {found[row, column]:.4g}, expected {maps[1][row, column]:.4g}")
-    return "It matches the runner-up class's saliency on 2 hidden models"
+    return f"It matches the runner-up class's saliency on {4 if hidden else 2} models"
+
+
+# Layer stacks as (kind, window, stride, padding); each check model is built from one.
+FIELD_STACKS = [
+    [("conv", 3, 1, "valid"), ("max", 2, 2, "valid"), ("conv", 3, 1, "valid"), ("max", 2, 2, "valid")],
+    [("conv", 5, 2, "same"), ("conv", 3, 1, "same"), ("avg", 3, 2, "valid"), ("conv", 3, 2, "valid")],
+]
+HIDDEN_FIELD_STACKS = [
+    [("conv", 7, 2, "same"), ("max", 3, 2, "same"), ("conv", 3, 1, "same"), ("conv", 3, 1, "same")],
+    [("conv", 3, 1, "valid"), ("max", 2, 1, "valid"), ("conv", 5, 3, "valid"), ("avg", 2, 2, "valid")],
+]
+
+
+def _field_model(stack, index: int):
+    import keras
+    from keras import layers
+
+    built = [keras.Input(shape=(64, 64, 2))]
+    for k, (kind, window, stride, padding) in enumerate(stack):
+        if kind == "conv":
+            built += [layers.Conv2D(4, window, strides=stride, padding=padding, name=f"conv{k}"),
+                      layers.BatchNormalization(name=f"norm{k}"), layers.ReLU(name=f"relu{k}")]
+        else:
+            pool = layers.MaxPooling2D if kind == "max" else layers.AveragePooling2D
+            built.append(pool(window, strides=stride, padding=padding, name=f"{kind}pool{k}"))
+    built += [layers.Flatten(name="flatten"), layers.Dense(3, name="scores")]
+    return keras.Sequential(built, name=f"fields_{index}")
+
+
+def _fields(stack, field=1, jump_first=False, skip_pools=False, pool_stride_is_window=False, jumps=True):
+    """The recurrence over a stack; the flags make plausible mistakes."""
+    jump, fields = 1, []
+    for kind, window, stride, _ in stack:
+        if kind == "conv" or not skip_pools:
+            stride = window if (kind != "conv" and pool_stride_is_window) else stride
+            if jump_first:
+                jump *= stride
+            field += (window - 1) * (jump if jumps else 1)
+            jump = jump if jump_first else jump * stride
+        fields.append(field)
+    return fields
+
+
+def _field_mistakes(stack):
+    """What plausible mistakes compute for a stack, each with what to tell the learner."""
+    return [(_fields(stack, jumps=False), "each layer adds (k - 1)·j, k - 1 times the jump between its "
+                                          "input's neighbouring values; yours adds k - 1"),
+            (_fields(stack, jump_first=True), "a layer's field grows with the jump of its input: add "
+                                              "(k - 1)·j first, then multiply the jump by the stride"),
+            (_fields(stack, field=0), "the input's field is 1 pixel, not 0"),
+            (_fields(stack, skip_pools=True), "pooling layers are windows too: they add (k - 1)·j and "
+                                              "multiply the jump by their stride"),
+            (_fields(stack, pool_stride_is_window=True), "a pooling layer's stride is its strides setting, "
+                                                         "which need not equal its pool_size")]
 
 
 @exercise("04.2")
-def exercise_04_2(activations_of, hidden=False):
-    """Compare a learner's feature maps with the layers' outputs, computed layer by layer."""
-    rng = np.random.default_rng(204)
-    cases = [(2, 3, ["conv_b", "pool_a"])]
-    cases += [(1, 9, ["probabilities", "conv_a", "flatten"])] if hidden else []
-    for channels, seed, names in cases:
-        _check_activations(activations_of, _hidden_model(channels, seed),
-                           rng.random((12, 12, channels)).astype("float32"), names)
-    return "It returns the feature maps of the layers asked for, on a hidden model"
+def exercise_04_2(receptive_fields_of, hidden=False):
+    """Compare a learner's receptive fields with the course's, on models with strides and padding."""
+    from utils import visualize
 
-
-def _check_activations(activations_of, model, image, names):
-    import keras
-
-    found = activations_of(model, image.copy(), list(names))
-    expect(isinstance(found, dict), f"your function returned {type(found).__name__}, expected a dict "
-                                    "from layer name to that layer's feature maps")
-    expect(set(found) == set(names), f"asked for layers {names}, your dict has keys {sorted(found)}")
-    expected, x = {}, image[np.newaxis]
-    for layer in model.layers:
-        x = layer(x)
-        expected[layer.name] = keras.ops.convert_to_numpy(x)[0]
-    for name in names:
-        maps = np.asarray(found[name])
-        expect(maps.shape == expected[name].shape,
-               f"for layer {name!r} your maps have shape {maps.shape}, expected {expected[name].shape} "
-               "(height, width, channels) for one image")
-        expect(np.allclose(maps, expected[name], atol=1e-5),
-               f"for layer {name!r} your maps have the right shape but other values "
-               f"(largest {maps.max():.4g}, expected {expected[name].max():.4g})")
+    stacks = FIELD_STACKS + (HIDDEN_FIELD_STACKS if hidden else [])
+    for index, stack in enumerate(stacks):
+        model = _field_model(stack, index)
+        expected = {name: field for name, _, field in visualize.receptive_fields(model)}
+        found = receptive_fields_of(model)
+        where = f"on model {model.name!r} ({', '.join(f'{kind} {k}/{s}' for kind, k, s, _ in stack)})"
+        expect(isinstance(found, dict), f"{where} your function returned {type(found).__name__}, expected a "
+                                        "dict from layer name to field")
+        expect(set(found) == set(expected),
+               f"{where} your dict has keys {sorted(found)}, expected the conv and pooling layers "
+               f"{sorted(expected)}")
+        found_fields = [found[name] for name in expected]
+        if found_fields == list(expected.values()):
+            continue
+        name = next(n for n in expected if found[n] != expected[n])
+        note = next((f" ({why})" for fields, why in _field_mistakes(stack) if fields == found_fields), "")
+        expect(False, f"{where} your field for {name!r} is {found[name]!r}, expected {expected[name]}{note}")
+    return f"It agrees with the course's receptive fields on {len(stacks)} models"
