@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 COURSE_DEBS := dataset-fashion-mnist
 TEST_DEBS := dataset-fashion-mnist chromium
 
+comma := ,
+.PHONY: cpu-dependence test-foreign
 .PHONY: course test test-fast system-deps-course system-deps-test data notebooks lessons-table lesson-times benchmark lint format clean
 
 $(STAMP): pyproject.toml
@@ -66,6 +68,20 @@ test-lowest: system-deps-course $(LOWEST)/.installed
 notebooks: $(STAMP) data
 	$(BIN)/python benchmarks/lesson_times.py --in-place $(if $(LESSONS),--lessons $(LESSONS))
 	$(BIN)/course exercises build
+
+# Maintainers, after `make notebooks`: which stored outputs depend on the CPU. Every lesson is
+# re-executed with oneDNN's kernels (another order of the floating-point additions) and each cell
+# that changed gets its measured tolerances in its metadata (benchmarks/cpu_dependence.py).
+cpu-dependence: $(STAMP) data
+	$(BIN)/python benchmarks/cpu_dependence.py --write $(if $(LESSONS),--lessons $(LESSONS))
+
+# The lessons under nbval as another CPU runs them: oneDNN's AVX-512 kernels (its AVX2 ones where
+# the CPU has no AVX-512), another order than both the stored outputs' and the one measured by
+# `make cpu-dependence`. The recorded settings then differ, so the tolerant comparison is used.
+test-foreign: $(STAMP) data
+	TF_ENABLE_ONEDNN_OPTS=1 ONEDNN_MAX_CPU_ISA=AVX512_CORE COURSE_MODEL_CACHE=$$(mktemp -d) \
+	  $(BIN)/python -m pytest --durations=10 \
+	  $(if $(LESSONS),$(foreach n,$(subst $(comma), ,$(LESSONS)),notebooks/$(n)_*.ipynb),notebooks)
 
 # The student notebooks notebooks/exercises/, generated from the lessons' solution cells.
 .PHONY: exercises

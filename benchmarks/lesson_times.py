@@ -32,6 +32,8 @@ from pathlib import Path
 from utils.course import padded_table, read_results
 from utils.tools import cli, lessons, reproduce
 
+import nbformat
+
 REPO = Path(__file__).resolve().parents[1]
 COURSE = [sys.executable, "-m", "utils"]  # the `course` command, from this interpreter
 
@@ -67,6 +69,10 @@ def run_in_place(out: Path, stems: list[str] | None = None) -> tuple[list[dict],
         done = subprocess.run([str(bin_dir / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
                                "--inplace", "--ExecutePreprocessor.timeout=900", str(notebook)], env=env)
         seconds = time.perf_counter() - began
+        if done.returncode == 0:  # the machine and settings that made these outputs
+            executed = nbformat.read(notebook, as_version=4)
+            reproduce.stamp(executed, reproduce.fingerprint(env))
+            nbformat.write(executed, notebook)
         subprocess.run([str(bin_dir / "nbstripout"), "--keep-output", "--keep-count", str(notebook)],
                        check=True)
         ok = done.returncode == 0

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from utils import course
+from utils.tools import figures, outputs, reproduce
 
 import nbformat
 import pytest
@@ -23,8 +24,10 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 SETUP_MARK = '"google.colab" in sys.modules'
 # The normaliser, as in .pre-commit-config.yaml: stable JSON and cell ids, outputs kept.
 NORMALISE = ["nbstripout", "--keep-output", "--keep-count"]
-NOTEBOOK_METADATA = {"kernelspec", "language_info"}
-CELL_METADATA = {"tags"}
+# "course": the machine that made the outputs, and a CPU-dependent cell's measured tolerances
+# (utils/tools/reproduce.py, utils/tools/outputs.py)
+NOTEBOOK_METADATA = {"kernelspec", "language_info", "course"}
+CELL_METADATA = {"tags", "course"}
 RUFF_PATHS = ("utils", "tests", "notebooks", "benchmarks", "website")
 
 
@@ -221,3 +224,21 @@ def test_the_ignore_rule_rejects_a_cell_without_a_reason(monkeypatch, tmp_path):
     notebook.cells[0].source = f"{IGNORE_REASON} the time of day\nprint(1)"
     nbformat.write(notebook, tmp_path / "99_x.ipynb")
     test_ignored_cells_say_why_and_are_few()
+
+
+@each_notebook
+def test_the_outputs_say_where_they_were_made_and_how_to_compare_them_elsewhere(path):
+    notebook = read(path)
+    made_on = reproduce.stored_fingerprint(notebook)
+    assert made_on and set(made_on) == set(reproduce.fingerprint()), (
+        f"{relative(path)}: no record of the machine that made its outputs; re-execute with `make notebooks`")
+    for index, cell in enumerate(notebook.cells):
+        tolerance = outputs.cell_tolerance(cell)
+        if tolerance is None:
+            continue
+        where = f"{relative(path)}, cell {index}"
+        assert set(tolerance) <= {"atol", "rtol", "figure_rms", "unchecked"}, where
+        assert len(tolerance.get("figure_rms", [])) == len(figures.pngs(cell.get("outputs", []))), (
+            f"{where}: a tolerance for each figure; run `make cpu-dependence`")
+        for entry in tolerance.get("unchecked", []):
+            assert entry.get("line") and entry.get("why"), f"{where}: an unchecked line without its reason"
