@@ -17,7 +17,8 @@ step on. Each lesson is executed that way and every code cell compared with its 
 One perturbation does not move every number another CPU moves, so the tolerances are widened
 (``outputs.tolerance_from``) and more runs can be added: ``--from DIR`` (repeatable) compares
 notebooks executed earlier, under another perturbation or on another machine, for example the
-outputs that another machine had stored before ``make notebooks`` replaced them.
+outputs that another machine had stored before ``make notebooks`` replaced them; a folder may
+hold some of the lessons only.
 
 ``--write`` records each cell's tolerances in its metadata (and removes them from cells that no
 longer change). Run it after ``make notebooks``: the stored outputs must be this machine's.
@@ -117,11 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = [n for n in notebooks if n.stem[:2] in wanted]
     with tempfile.TemporaryDirectory(prefix="cpu-dependence-") as scratch:
         runs = []
-        for folder in map(Path, args.executed):
-            runs.append({n.stem: folder / n.name for n in notebooks})
-            missing = [str(path) for path in runs[-1].values() if not path.is_file()]
-            if missing:
-                sys.exit(f"cpu_dependence: not executed yet: {', '.join(missing)}")
+        for folder in map(Path, args.executed):  # a folder may hold some of the lessons only
+            runs.append({n.stem: folder / n.name for n in notebooks if (folder / n.name).is_file()})
+            if not runs[-1]:
+                sys.exit(f"cpu_dependence: no executed lesson notebook in {folder}")
         if not args.executed:
             for perturb in perturbations:
                 runs.append(execute(notebooks, Path(scratch) / perturb, perturb))
@@ -159,7 +159,7 @@ def check(notebooks: list[Path], runs: list[dict[str, Path]], scratch: Path) -> 
     """Each run against the stored outputs, as ``notebooks/conftest.py`` compares off the machine."""
     sanitize, rows, failures = sanitizer(), [], []
     for k, run in enumerate(runs):
-        for notebook in notebooks:
+        for notebook in (n for n in notebooks if n.stem in run):
             tally: Counter = Counter()
             pairs = zip(code_cells(notebook), code_cells(run[notebook.stem]), strict=True)
             for number, (want, got) in enumerate(pairs):
@@ -182,7 +182,9 @@ def report(notebooks: list[Path], runs: list[dict[str, Path]], write: bool, scra
         stored[notebook] = nbformat.read(notebook, as_version=4)
         per_run = [outputs.measure(stored[notebook].cells, nbformat.read(run[notebook.stem], as_version=4)
                                    .cells, sanitize, scratch / f"figures-{k}" / notebook.stem)
-                   for k, run in enumerate(runs)]
+                   for k, run in enumerate(runs) if notebook.stem in run]
+        if not per_run:
+            sys.exit(f"cpu_dependence: {notebook.name} was executed in none of the runs")
         changed[notebook] = {}
         for number, measures in enumerate(zip(*per_run, strict=True)):
             if not any(m.depends_on_cpu for m in measures):
