@@ -59,7 +59,8 @@ def test_average_precision_counts_a_duplicate_and_a_wrong_class_as_misses():
                   (boxes((0, 0, 10, 10)), np.array([2]), np.array([0.95]))]
     # class 1: hit (recall 1/2), duplicate miss; the other scene's item never found: AP = 0.5
     assert detection.average_precision(detections, truths, 1) == pytest.approx(0.5)
-    assert detection.average_precision(detections, truths, 2) == 0.0  # class 2 has no true box
+    # class 2 has no true box: its AP is undefined and left out of the mean, as VOC and COCO do
+    assert np.isnan(detection.average_precision(detections, truths, 2))
     perfect = [(b, c, np.ones(len(c))) for b, c in truths]
     assert detection.average_precision(perfect, truths, 1) == pytest.approx(1.0)
 

@@ -34,16 +34,20 @@ def non_max_suppression(boxes, scores, iou_threshold=0.5):
 
 
 def average_precision(detections, truths, class_id, iou_threshold=0.5):
-    """AP of one class: the area under its precision–recall curve. Introduced in lesson 08.
+    """Pascal VOC's all-point AP of one class, nan for a class with no true box. Introduced in lesson 08.
 
     ``detections``: per scene (boxes, classes, scores); ``truths``: per scene (boxes, classes).
-    A detection is a hit when it overlaps a not yet matched true box of its class by at least
-    ``iou_threshold``; detections are taken best score first, over all scenes.
+    Detections are taken best score first, over all scenes. Each is matched, as VOC does, to the
+    true box of its class it overlaps most: a hit if that IoU is at least ``iou_threshold`` and
+    the box is not yet claimed, a false alarm otherwise.
     """
     found = sorted(((score, scene, box) for scene, (boxes, classes, scores) in enumerate(detections)
                     for box, label, score in zip(boxes, classes, scores, strict=True) if label == class_id),
                    key=lambda d: -d[0])
     targets = [boxes[classes == class_id] for boxes, classes in truths]
+    total = sum(len(t) for t in targets)
+    if not total:
+        return np.nan  # no true box to find: VOC and COCO leave the class out of the mean
     matched = [np.zeros(len(t), dtype=bool) for t in targets]
     hits = []
     for _, scene, box in found:
@@ -54,7 +58,7 @@ def average_precision(detections, truths, class_id, iou_threshold=0.5):
             matched[scene][best] = True
         hits.append(hit)
     hits = np.array(hits, dtype=float)
-    recall = np.cumsum(hits) / max(sum(len(t) for t in targets), 1)
+    recall = np.cumsum(hits) / total
     precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
     precision = np.maximum.accumulate(precision[::-1])[::-1]  # the best precision at this recall or more
     return float(np.sum(np.diff(recall, prepend=0.0) * precision))
@@ -100,7 +104,8 @@ def show_boxes(images, truths, predictions, class_names, columns=6, title=None):
             ax.add_patch(patches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
                                            edgecolor=color, linewidth=1.5))
             text = class_names[int(label)] + ("" if scores is None else f" {scores[k]:.2f}")
-            ax.text(x0, y0 - 1, text, color="black", fontsize=6, va="bottom",
+            # clipped to the axes, so that the figure keeps its size whatever the boxes
+            ax.text(x0, y0 - 1, text, color="black", fontsize=6, va="bottom", clip_on=True,
                     bbox={"facecolor": color, "pad": 0.5, "linewidth": 0})
     for ax in axes.flat:
         ax.axis("off")
