@@ -185,4 +185,5 @@ def exercise_06_2(separable_counts, hidden=False):
                 reason = " That is Conv2D's count, not the separable one's."
             expect(False, f"for {case} you count {macs:,} multiply-accumulates, "
                           f"expected {want_macs:,}.{reason}")
-    return "Your counts match Keras's layers on every case."
+    return ("Your parameter counts match Keras's layers, and your MACs the formula at the output size "
+            "Keras gives, on every case.")
