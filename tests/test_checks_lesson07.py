@@ -26,35 +26,43 @@ def solutions() -> dict:
 def test_the_notebooks_solutions_pass(capsys):
     found = solutions()
     for hidden in (False, True):
-        checks.exercise_07_1(found["new_head_model"], hidden=hidden)
+        checks.exercise_07_1(found["retarget"], hidden=hidden)
         checks.exercise_07_2(found["unfreeze_top_blocks"], hidden=hidden)
     assert capsys.readouterr().out.count("correct") == 4
 
 
-def _head(backbone, num_classes, activation="softmax"):
-    inputs = keras.Input(shape=backbone.inputs[0].shape[1:])
-    return keras.Model(inputs, layers.Dense(num_classes, activation=activation)(backbone(inputs)))
-
-
-def forgets_to_freeze(backbone, num_classes):
-    return _head(backbone, num_classes)
-
-
-def no_softmax(backbone, num_classes):
-    backbone.trainable = False
-    return _head(backbone, num_classes, activation=None)
-
-
-def freezes_only_the_convolutions(backbone, num_classes):
-    for layer in backbone.layers:
-        layer.trainable = isinstance(layer, layers.BatchNormalization)
-    return _head(backbone, num_classes)
+def _retarget(relu=False, freeze="all", compiled=True, rate=None, cut="gap", activation="softmax"):
+    """A retarget answer with one deliberate mistake, chosen by the arguments."""
+    def retarget(model, num_classes, learning_rate):
+        end = model.outputs[0] if cut == "old head" else model.get_layer(cut).output
+        base = keras.Model(model.inputs, end)
+        if freeze == "all":
+            base.trainable = False
+        elif freeze == "not batch norm":  # only the layers that have kernels frozen
+            for layer in base.layers:
+                layer.trainable = isinstance(layer, layers.BatchNormalization)
+        inputs = keras.Input(shape=model.inputs[0].shape[1:])
+        if relu:
+            outputs = layers.Softmax()(layers.Dense(num_classes, activation="relu")(base(inputs)))
+        else:
+            outputs = layers.Dense(num_classes, activation=activation)(base(inputs))
+        new = keras.Model(inputs, outputs)
+        if compiled:
+            new.compile(optimizer=keras.optimizers.Adam(rate or learning_rate),
+                        loss="sparse_categorical_crossentropy")
+        return new
+    return retarget
 
 
 @pytest.mark.parametrize("answer, message", [
-    (forgets_to_freeze, "the backbone is still trainable: set backbone.trainable = False"),
-    (no_softmax, "do not sum to 1 per image: the new head needs a softmax activation"),
-    (freezes_only_the_convolutions, "the backbone is still trainable"),
+    (_retarget(relu=True), r"not softmax\(features · kernel \+ bias\).*no other activation"),
+    (_retarget(activation=None), r"not softmax\(features · kernel \+ bias\)"),
+    (_retarget(freeze="none"),
+     r"trainable weight tensors in \d+ layers \(stem_conv.*freeze every layer up to gap"),
+    (_retarget(freeze="not batch norm"), r"in \d+ layers \(stem_bn.*batch normalization included"),
+    (_retarget(compiled=False), "your model is not compiled"),
+    (_retarget(rate=1e-3), r"learning rate is 0.001, expected the 0.03 asked for"),
+    (_retarget(cut="old head"), "reads 3 features, expected the 8 of the gap layer"),
 ])
 def test_exercise_07_1_rejects(answer, message):
     with pytest.raises(checks.ExerciseFailed, match=message):

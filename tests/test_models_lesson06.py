@@ -95,3 +95,13 @@ def test_receptive_fields_follow_the_longest_path_of_a_residual_model():
     assert fields["block2_proj"] == 7  # the shortcut sees only what its input saw
     vgg = visualize.receptive_fields(models.vgg_style((28, 28, 1), 10))
     assert vgg[-1] == ("pool2", 7, 16)
+
+
+def test_small_resnet_stem_stride_halves_every_map_and_keeps_the_weights():
+    plain = models.small_resnet((28, 28, 1), 5, widths=(16, 32, 64))
+    strided = models.small_resnet((28, 28, 1), 5, widths=(16, 32, 64), stem_stride=2)
+    assert strided.get_layer("block1_out").output.shape[1:3] == (14, 14)
+    assert strided.get_layer("block3_out").output.shape[1:3] == (4, 4)
+    assert plain.get_layer("block1_out").output.shape[1:3] == (28, 28)
+    assert strided.count_params() == plain.count_params()
+    assert models.count_macs(strided) < models.count_macs(plain) / 3

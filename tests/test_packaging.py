@@ -20,7 +20,7 @@ from packaging.version import Version
 REPO = Path(__file__).resolve().parents[1]
 LOWEST_CONSTRAINTS = REPO / ".ci" / "lowest-constraints.txt"
 # The packages whose lowest allowed versions `make test-lowest` installs.
-LOWEST_TESTED = {"tensorflow", "keras", "numpy", "scipy", "matplotlib", "papermill", "nbval"}
+LOWEST_TESTED = {"tensorflow", "keras", "numpy", "scipy", "scikit-learn", "matplotlib", "papermill", "nbval"}
 
 
 def pyproject() -> dict:

@@ -85,12 +85,6 @@ def test_target_task_asking_for_too_many_images_says_how_many_there_are():
         transfer.target_task(splits, (5, 6), labels_per_class=0)
 
 
-def test_steps_to_epochs_gives_at_least_the_steps():
-    assert transfer.steps_to_epochs(50, 32, 120) == 60  # 2 steps per epoch
-    assert transfer.steps_to_epochs(500, 32, 120) == 8  # 16 steps per epoch
-    assert transfer.steps_to_epochs(10_000, 32, 120) == 1
-
-
 def test_check_parameters_knows_the_lesson_07_parameters():
     course.check_parameters(backbone="efficientnetb0", label_counts=[10, 30], steps=5, pretrain_epochs=1,
                             val_per_class=3)
@@ -174,3 +168,90 @@ def test_top_block_start_of_the_course_backbone():
 def test_label_count_table_reads_mean_and_range():
     table = transfer.label_count_table({"scratch": {10: [0.5, 0.6, 0.7]}, "transfer": {10: [0.8, 0.8, 0.9]}})
     assert "0.600 (0.500–0.700)" in table and "10 per class" in table
+
+
+def test_near_split_pairs_fashion_mnist_look_alikes_and_halves_other_datasets():
+    source, target = transfer.near_split(data.get_spec("fashion_mnist"))
+    names = data.get_spec("fashion_mnist").class_names
+    assert sorted(source + target) == list(range(10)) and not set(source) & set(target)
+    assert {names[c] for c in target} == {"Dress", "Coat", "Shirt", "Sneaker", "Bag"}
+    assert transfer.near_split(data.get_spec("cifar10")) == transfer.task_classes(data.get_spec("cifar10"))
+
+
+def test_shapes_task_is_balanced_seeded_and_its_classes_differ():
+    far = transfer.shapes_task((28, 28, 1), train_size=500, val_size=50, seed=3)
+    assert far.x_train.shape == (500, 28, 28, 1) and far.x_test.shape == (50, 28, 28, 1)
+    assert np.bincount(far.y_train).tolist() == [100] * 5 and far.spec.class_names == transfer.SHAPES
+    assert far.x_train.min() >= 0 and far.x_train.max() <= 1 and far.x_train.dtype == np.float32
+    again = transfer.shapes_task((28, 28, 1), train_size=500, val_size=50, seed=3)
+    assert np.array_equal(again.x_train, far.x_train)
+    assert not np.array_equal(transfer.shapes_task((28, 28, 1), 500, 50, seed=4).x_train, far.x_train)
+    # a ring covers less of its disc than a disc; a cross less than a square of the same size
+    bright = far.x_train[..., 0] > 0.3
+    area = [bright[far.y_train == c].sum(axis=(1, 2)).mean() for c in range(5)]
+    disc, ring, square, triangle, cross = area
+    assert ring < 0.8 * disc and triangle < square and cross < disc
+    colour = transfer.shapes_task((32, 32, 3), 10, 5, seed=0)
+    assert colour.x_train.shape == (10, 32, 32, 3)
+    with pytest.raises(ValueError, match="train_size must be a whole number >= 5; got 3"):
+        transfer.shapes_task((28, 28, 1), 3, 10)
+
+
+def test_batch_order_gives_exactly_the_steps_in_full_shuffled_passes():
+    order = transfer.batch_order(25, steps=4, batch_size=32, seed=0)
+    assert len(order) == 128
+    assert sorted(order[:25]) == list(range(25)) and sorted(order[25:50]) == list(range(25))
+    assert np.array_equal(order, transfer.batch_order(25, 4, 32, seed=0))
+    assert not np.array_equal(order, transfer.batch_order(25, 4, 32, seed=1))
+
+
+def _tiny_model(seed):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.Conv2D(3, 3)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+def test_retrainer_run_equals_a_run_on_a_new_model():
+    from utils import training
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((20, 6, 6, 1), dtype=np.float32), rng.integers(0, 3, 20)
+    start = _tiny_model(1).get_weights()
+    fresh = _tiny_model(1)
+    training.compile_model(fresh, learning_rate=1e-2, decay_steps=5)
+    order = transfer.batch_order(20, 5, 8, seed=2)
+    fresh.fit(x[order], y[order], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    trainer = transfer.Retrainer(_tiny_model(7), learning_rate=1e-2, steps=5, batch_size=8)
+    trainer.fit(x, y, seed=9, weights=_tiny_model(5).get_weights())  # an earlier, different run
+    trainer.fit(x, y, seed=2, weights=start)
+    for found, expected in zip(trainer.model.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-6)
+    assert int(trainer.model.optimizer.iterations.numpy()) == 5
+
+
+def test_probe_head_weights_give_the_probes_probabilities():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(3, 2, (40, 6)).astype(np.float32)
+    features[:, 5] = 1.0  # a constant feature: StandardScaler leaves its scale at 1
+    labels = rng.integers(0, 3, 40)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=1000)).fit(features, labels)
+    head = keras.layers.Dense(3, activation="softmax")
+    head.build((None, 6))
+    head.set_weights(transfer.probe_head_weights(probe))
+    probe_input = rng.normal(3, 2, (10, 6)).astype(np.float32)
+    found = keras.ops.convert_to_numpy(head(probe_input))
+    np.testing.assert_allclose(found, probe.predict_proba(probe_input), atol=1e-5)
+
+
+def test_verdict_says_who_won_in_every_seed():
+    assert transfer.verdict([0.8, 0.7], [0.6, 0.65]) == "better in every seed"
+    assert transfer.verdict([0.7, 0.6], [0.7 + 1e-8, 0.5]) == "no winner over the seeds"  # a tie is no win
+    assert transfer.verdict([0.5, 0.5], [0.6, 0.55]).startswith("worse in every seed")
+    assert transfer.verdict([0.7, 0.5], [0.6, 0.55]).startswith("no winner over the seeds")

@@ -4,6 +4,7 @@ Each public function's docstring names the lesson that introduces it. The toolin
 maintainers and instructors (the `course` command and its lesson runner) is in ``utils.tools``.
 """
 
+import logging
 import os
 import sys
 
@@ -34,6 +35,13 @@ def import_tensorflow_quietly() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    logging.getLogger("tensorflow").addFilter(_no_retracing_advice)
+
+
+def _no_retracing_advice(record: logging.LogRecord) -> bool:
+    """Drop TensorFlow's advice against tracing functions in a loop: lessons build many small
+    models on purpose, and each traces its own training step once."""
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 if "ipykernel" in sys.modules:  # only in notebooks, where stderr shows up in the output

@@ -242,15 +242,18 @@ def separable_block(x, filters: int, stride: int = 1, name: str = "block"):
 
 
 def small_resnet(input_shape, num_classes: int, widths=(32, 64, 128), name: str = "small_resnet",
-                 block=residual_block) -> keras.Model:
+                 block=residual_block, stem_stride: int = 1) -> keras.Model:
     """A stem, one residual block per width (each after the first halves the map), global average
     pooling and a softmax layer. Introduced in lesson 06.
+
+    ``stem_stride=2`` halves the map in the stem already: every block then costs a quarter.
 
     The layer ``gap`` ends the backbone: ``keras.Model(model.inputs, model.get_layer("gap").output)``.
     ``block=separable_block`` gives the depthwise-separable variant.
     """
     inputs = keras.Input(shape=input_shape)
-    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.Conv2D(widths[0], 3, strides=stem_stride, padding="same", use_bias=False,
+                      name="stem_conv")(inputs)
     x = layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     x = layers.Activation("relu", name="stem_relu")(x)
     for index, filters in enumerate(widths):

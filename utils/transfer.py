@@ -24,6 +24,17 @@ class BackboneNotAvailableError(RuntimeError):
 
 # The source and the target task.
 
+# Fashion-MNIST's near source: most target classes have a look-alike among these source classes
+# (shirt and T-shirt/top, coat and pullover, sneaker and sandal or ankle boot).
+NEAR_SPLITS = {"fashion_mnist": ((0, 1, 2, 5, 9), (3, 4, 6, 7, 8))}
+
+
+def near_split(spec: data.DatasetSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The near source's classes and the target task's: the dataset's chosen split, else its
+    first and second half. Introduced in lesson 07."""
+    return NEAR_SPLITS.get(spec.name) or task_classes(spec)
+
+
 def task_classes(spec: data.DatasetSpec,
                  source_count: int | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The source task's classes (the first half by default) and the target task's (the rest)."""
@@ -91,9 +102,105 @@ def target_task(splits: data.Splits, classes, labels_per_class: int, val_per_cla
     return _subset(splits, classes, np.sort(train), np.sort(val), test)
 
 
-def steps_to_epochs(train_images: int, batch_size: int, steps: int) -> int:
-    """Epochs that give at least ``steps`` optimizer steps on a training set. Introduced in lesson 07."""
-    return math.ceil(steps / math.ceil(train_images / batch_size))
+SHAPES = ("disc", "ring", "square", "triangle", "cross")
+
+
+def _draw_shapes(labels: np.ndarray, input_shape, rng: np.random.Generator) -> np.ndarray:
+    """One shape per image, of random size, place, angle and brightness, on faint noise."""
+    height, width, channels = input_shape
+    n = len(labels)
+    side = min(height, width)
+    size = rng.uniform(0.22, 0.42, (n, 1, 1)) * side  # the shape's radius in pixels
+    centre_y = rng.uniform(size[:, 0, 0], height - size[:, 0, 0])[:, None, None]
+    centre_x = rng.uniform(size[:, 0, 0], width - size[:, 0, 0])[:, None, None]
+    angle = rng.uniform(0, 2 * np.pi, (n, 1, 1))
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
+    dy, dx = rows[None] - centre_y, cols[None] - centre_x
+    u = dx * np.cos(angle) + dy * np.sin(angle)  # coordinates in the shape's own frame
+    v = -dx * np.sin(angle) + dy * np.cos(angle)
+    radius = np.hypot(u, v)
+    triangle = np.all([u * np.cos(angle_k) + v * np.sin(angle_k) <= size / 2
+                       for angle_k in (np.pi / 2, np.pi / 2 + 2 * np.pi / 3, np.pi / 2 + 4 * np.pi / 3)],
+                      axis=0)
+    inside = {
+        "disc": radius <= size,
+        "ring": (radius <= size) & (radius >= 0.6 * size),
+        "square": np.maximum(np.abs(u), np.abs(v)) <= 0.75 * size,
+        "triangle": triangle,
+        "cross": (np.minimum(np.abs(u), np.abs(v)) <= size / 4) & (np.maximum(np.abs(u), np.abs(v)) <= size),
+    }
+    masks = np.stack([inside[name] for name in SHAPES])[labels, np.arange(n)]
+    brightness = rng.uniform(0.5, 1.0, (n, 1, 1, channels))
+    images = masks[..., None] * brightness + rng.normal(0, 0.05, (n, height, width, channels))
+    return np.clip(images, 0, 1).astype(np.float32)
+
+
+def shapes_task(input_shape, train_size: int, val_size: int, seed: int = 0) -> data.Splits:
+    """A far source: five synthetic shapes (``SHAPES``) in images of ``input_shape``, balanced,
+    drawn offline from ``seed``. The test split has ``val_size`` images. Introduced in lesson 07."""
+    for name, value in (("train_size", train_size), ("val_size", val_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < len(SHAPES):
+            raise ValueError(f"{name} must be a whole number >= {len(SHAPES)}; got {value!r}")
+    rng = np.random.default_rng(seed)
+    splits = []
+    for size in (train_size, val_size, val_size):
+        labels = rng.permutation(np.arange(size) % len(SHAPES))
+        splits += [_draw_shapes(labels, tuple(input_shape), rng), labels]
+    spec = data.DatasetSpec(name="shapes", title="Synthetic shapes", input_shape=tuple(input_shape),
+                            class_names=SHAPES, keras_loader="", files=(), train_size=train_size,
+                            test_size=val_size)
+    return data.Splits(spec, *splits, limit=None, seed=seed)
+
+
+def batch_order(train_images: int, steps: int, batch_size: int, seed: int) -> np.ndarray:
+    """Image indices for exactly ``steps`` full batches: shuffled passes over the training set,
+    one after another."""
+    if train_images < 1 or steps < 1 or batch_size < 1:
+        raise ValueError(f"need at least one image, step and image per batch; got {train_images}, "
+                         f"{steps}, {batch_size}")
+    rng = np.random.default_rng(seed)
+    passes = math.ceil(steps * batch_size / train_images)
+    return np.concatenate([rng.permutation(train_images) for _ in range(passes)])[:steps * batch_size]
+
+
+class Retrainer:
+    """One compiled model, trained again and again from given weights.
+
+    Keras traces a model's training step the first time it is fitted (seconds for a small
+    ResNet); a sweep of dozens of short runs would spend most of its time tracing. Each run
+    here restarts the optimizer (its step count, so the cosine decay too, and Adam's moments)
+    and trains ``steps`` full batches from ``batch_order``: the same run as on a new model
+    with these weights, without tracing again. Introduced in lesson 07.
+    """
+
+    def __init__(self, model: keras.Model, learning_rate: float, steps: int, batch_size: int):
+        from utils import training
+
+        self.model, self.steps, self.batch_size = model, steps, batch_size
+        # a schedule, so that no optimizer variable holds the learning rate: all start at zero
+        training.compile_model(model, learning_rate=learning_rate, decay_steps=steps)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, seed: int, weights=None) -> keras.Model:
+        if weights is not None:
+            self.model.set_weights(weights)
+        for variable in self.model.optimizer.variables:
+            variable.assign(keras.ops.zeros_like(variable))
+        order = batch_order(len(y), self.steps, self.batch_size, seed)
+        self.model.fit(x[order], y[order], batch_size=self.batch_size, epochs=1, shuffle=False, verbose=0)
+        return self.model
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        return float(self.model.evaluate(x, y, batch_size=500, verbose=0)[1])
+
+
+def probe_head_weights(probe) -> list[np.ndarray]:
+    """The kernel and bias of a softmax ``Dense`` layer that computes what a scikit-learn pipeline
+    of ``StandardScaler`` and ``LogisticRegression`` computes: the scaling folds into the weights.
+    Introduced in lesson 07."""
+    scaler, regression = probe[0], probe[-1]
+    kernel = regression.coef_.T / scaler.scale_[:, None]
+    bias = regression.intercept_ - (scaler.mean_ / scaler.scale_) @ regression.coef_.T
+    return [kernel.astype(np.float32), bias.astype(np.float32)]
 
 
 # ImageNet backbones: the real-world route.
@@ -159,38 +266,57 @@ def spread(values) -> str:
     return f"{values.mean():.3f} ({values.min():.3f}–{values.max():.3f})"
 
 
+def verdict(first, second) -> str:
+    """Whether the runs ``first`` beat the runs ``second`` seed by seed: in every seed, in none, or
+    neither. Introduced in lesson 07."""
+    # rounded: float32 and float64 accuracies of the same count of images differ by 1e-8
+    difference = np.round(np.asarray(first, dtype=float) - np.asarray(second, dtype=float), 6)
+    return ("better in every seed" if (difference > 0).all() else
+            "worse in every seed" if (difference < 0).all() else "no winner over the seeds")
+
+
 def label_count_table(accuracies: dict[str, dict[int, list[float]]]) -> str:
     """Validation accuracy per approach and labels per class, mean (range) over the seeds."""
     from utils import course
 
     counts = sorted(next(iter(accuracies.values())))
     rows = [[name, *(spread(per_count[count]) for count in counts)] for name, per_count in accuracies.items()]
-    return course.padded_table(["approach", *(f"{count} per class" for count in counts)], rows)
+    return course.padded_table(["source and method", *(f"{count} per class" for count in counts)], rows)
 
 
-def plot_label_counts(accuracies: dict[str, dict[int, list[float]]], title: str, chance: float | None = None):
-    """Validation accuracy against labels per class, one line per approach: the mean over the
-    seeds, a band from the lowest to the highest seed, and each seed as a dot. Introduced in lesson 07."""
+def plot_label_counts(accuracies: dict[str, dict[int, list[float]]], title: str, chance: float | None = None,
+                      panels: dict[str, list[str]] | None = None):
+    """Validation accuracy against labels per class, one line per row of ``accuracies``: the mean
+    over the seeds, a band from the lowest to the highest seed, and each seed as a dot. Rows named
+    "source, method" keep one colour per source; linear probes are dashed. ``panels`` maps a
+    panel's title to the rows it shows (default: one panel, every row). Introduced in lesson 07."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, per_count in accuracies.items():
-        counts = sorted(per_count)
-        runs = np.array([per_count[count] for count in counts], dtype=float)
-        (line,) = ax.plot(counts, runs.mean(axis=1), marker="o", label=name)
-        ax.fill_between(counts, runs.min(axis=1), runs.max(axis=1), color=line.get_color(), alpha=0.2)
-        for count, values in zip(counts, runs, strict=True):
-            ax.scatter([count] * len(values), values, color=line.get_color(), s=12, alpha=0.6)
-    if chance is not None:
-        ax.axhline(chance, color="gray", linestyle=":", label="chance")
-    ax.set_xscale("log")
-    ax.set_xticks(sorted(next(iter(accuracies.values()))))
-    ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
-    ax.get_xaxis().set_minor_locator(plt.NullLocator())  # no 3×10⁰ ticks between the counts
-    ax.set_xlabel("labelled training images per class (log scale)")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    panels = panels or {"": list(accuracies)}
+    sources = list(dict.fromkeys(name.split(",")[0] for name in accuracies))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    counts = sorted(next(iter(accuracies.values())))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), sharey=True, squeeze=False)
+    for ax, (panel, rows) in zip(axes[0], panels.items(), strict=True):
+        for name in rows:
+            runs = np.array([accuracies[name][count] for count in counts], dtype=float)
+            color = colors[sources.index(name.split(",")[0]) % len(colors)]
+            style = "--" if "probe" in name else "-"
+            ax.plot(counts, runs.mean(axis=1), marker="o", color=color, linestyle=style, label=name)
+            ax.fill_between(counts, runs.min(axis=1), runs.max(axis=1), color=color, alpha=0.15)
+            for count, values in zip(counts, runs, strict=True):
+                ax.scatter([count] * len(values), values, color=color, s=10, alpha=0.6)
+        if chance is not None:
+            ax.axhline(chance, color="gray", linestyle=":", label="chance")
+        ax.set_xscale("log")
+        ax.set_xticks(counts)
+        ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+        ax.get_xaxis().set_minor_locator(plt.NullLocator())  # no 3×10⁰ ticks between the counts
+        ax.set_xlabel("labelled training images per class (log scale)")
+        ax.set_title(panel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("validation accuracy")
+    fig.suptitle(title)
     fig.tight_layout()
     plt.show()
