@@ -56,7 +56,6 @@ class TrainingConfig:
     num_classes: int | None = None  # when the task has fewer classes than the dataset
     task: str | None = None  # the part of the dataset trained on, e.g. lesson 07's source task
     bn_momentum: float | None = None  # of every BatchNormalization layer, when not Keras's 0.99
-    stem_stride: int | None = None  # small_resnet's stem stride, when not 1
 
     def build(self, input_shape) -> keras.Model:
         """A fresh, untrained model of this configuration's architecture."""
@@ -66,8 +65,7 @@ class TrainingConfig:
         if self.architecture == "small_resnet":
             if self.widths is None:
                 raise ValueError("a small_resnet configuration needs widths, e.g. widths=(16, 32, 64)")
-            model = models.small_resnet(input_shape, classes, widths=self.widths,
-                                        stem_stride=self.stem_stride or 1)
+            model = models.small_resnet(input_shape, classes, widths=self.widths)
         else:
             model = models.build(self.architecture, input_shape, classes)
         if self.bn_momentum is not None:
@@ -103,7 +101,7 @@ class TrainingConfig:
                 f"-s{self.seed}-{limit}-{self.key()}")
 
 
-_OPTIONAL_FIELDS = ("widths", "num_classes", "task", "bn_momentum", "stem_stride")
+_OPTIONAL_FIELDS = ("widths", "num_classes", "task", "bn_momentum")
 
 
 def model_cache_dir() -> Path:
