@@ -246,7 +246,8 @@ def small_resnet(input_shape, num_classes: int, widths=(32, 64, 128), name: str 
     """A stem, one residual block per width (each after the first halves the map), global average
     pooling and a softmax layer. Introduced in lesson 06.
 
-    ``stem_stride=2`` halves the map in the stem already: every block then costs a quarter.
+    ``stem_stride=2`` halves the map in the stem already: every block then does a quarter of the
+    multiply-adds.
 
     The layer ``gap`` ends the backbone: ``keras.Model(model.inputs, model.get_layer("gap").output)``.
     ``block=separable_block`` gives the depthwise-separable variant.
