@@ -61,8 +61,8 @@ def regularized_cnn(input_shape, num_classes: int, *, batch_norm: bool = False, 
         stack.append(augmentation)
     for index, filters in enumerate((32, 64, 64), start=1):
         if batch_norm:
-            # momentum 0.9: Keras's default of 0.99 needs hundreds of steps before the moving
-            # averages used at inference match the data, more than a small training set gives.
+            # momentum 0.9: the moving averages used at inference remember about the last
+            # 1 / (1 - momentum) batches, so they follow the changing weights faster than at 0.99.
             stack += [layers.Conv2D(filters, 3, use_bias=False, name=f"conv{index}"),
                       layers.BatchNormalization(momentum=0.9, name=f"bn{index}"),
                       layers.Activation("relu", name=f"relu{index}")]
