@@ -224,17 +224,25 @@ WRONG = [
     ("04_2", lambda m: {k: v for k, v in _fields_of(m).items() if k.startswith("conv")},
      "expected the conv and pooling layers"),
     ("04_2", lambda m: list(_fields_of(m).values()), "your function returned list, expected a dict"),
-    ("05_1", _choose_by(lambda runs: np.mean([h["loss"][-1] for h in runs])),
-     "it has the lowest training loss"),
-    ("05_1", _choose_by(lambda runs: np.mean([h["val_accuracy"][-1] for h in runs]), max),
-     "it has the highest validation accuracy"),
-    ("05_1", _choose_by(lambda runs: runs[0]["val_loss"][-1]), "it is the best on the first seed only"),
-    ("05_1", _choose_by(lambda runs: min(min(h["val_loss"]) for h in runs)),
-     "it has the lowest validation loss of any epoch"),
-    ("05_1", _choose_by(lambda runs: sum(h["val_loss"][-1] for h in runs)),
+    ("05_1", _choose_by(lambda runs: np.mean([min(h["val_loss"]) for h in runs])),
+     "it has the lowest mean val_loss, which includes the penalty"),
+    ("05_1", _choose_by(lambda runs: np.mean([h["val_cross_entropy"][-1] for h in runs])),
+     "it is the lowest at the last epoch"),
+    ("05_1", _choose_by(lambda runs: sum(min(h["val_cross_entropy"]) for h in runs)),
      "it has the lowest sum over its seeds"),
-    ("05_1", _choose_by(lambda runs: np.median([h["val_loss"][-1] for h in runs])),
+    ("05_1", _choose_by(lambda runs: np.median([min(h["val_cross_entropy"]) for h in runs])),
      "it has the lowest median over the seeds"),
+    ("05_1", _choose_by(lambda runs: min(min(h["val_cross_entropy"]) for h in runs)),
+     "it has the best single seed"),
+    ("05_1", _choose_by(lambda runs: min(runs[0]["val_cross_entropy"])),
+     "it is the best on the first seed only"),
+    ("05_1", _choose_by(lambda runs: min(runs[-1]["val_cross_entropy"])),
+     "it is the best on the last seed only"),
+    ("05_1", _choose_by(lambda runs: np.mean([h["cross_entropy"][-1] for h in runs])),
+     "it has the lowest training loss"),
+    ("05_1", _choose_by(lambda runs: np.mean([max(h["val_accuracy"]) for h in runs]), max),
+     "it has the highest validation accuracy"),
+    ("05_1", lambda sweep: str(next(iter(sweep))), "expected one of the strengths"),
     ("05_2", lambda v, p: _stopping(v, p, improves=lambda loss, best: loss <= best),
      "for validation losses [0.5, 0.5, 0.5, 0.4, 0.3] and patience 2, you stop after epoch 5, "
      "expected after 3"),
@@ -271,7 +279,9 @@ def _lookup(table):
 
 # Answers that pass every visible case and fail on hidden ones.
 TUNED = [
-    ("05_1", _choose_by(lambda runs: sum(h["val_loss"][-1] for h in runs)), "sum over its seeds"),
+    ("05_1", _lookup({repr((sweep,)): min(sweep, key=lambda k: np.mean([min(h["val_cross_entropy"])
+                                                                          for h in sweep[k]]))
+                      for sweep in lesson05.VISIBLE_SWEEPS}), "expected one of the strengths"),
     ("05_2", _lookup({repr((list(v), p)): lesson05.stopping_reference(v, p)
                       for v, p in lesson05.STOPPING_CASES}),
      "for validation losses [0.4, 0.4, 0.4] and patience 1"),
@@ -279,6 +289,16 @@ TUNED = [
     ("02_1", lambda shape, n: _count(shape, n) if shape[0] % 2 == 0 or shape == (21, 35, 5)
      else _count(shape, n, ceil=True), "round down"),
 ]
+
+
+@pytest.mark.parametrize("score", [
+    lambda runs: min(runs[-1]["val_cross_entropy"]),  # the last seed
+    lambda runs: sum(min(h["val_cross_entropy"]) for h in runs),
+    lambda runs: np.median([min(h["val_cross_entropy"]) for h in runs]),
+], ids=["last seed", "sum", "median"])
+def test_exercise_05_1_visible_cases_reject_the_usual_pickers(score):
+    with pytest.raises(checks.ExerciseFailed):
+        checks.exercise_05_1(_choose_by(score))  # as the learner's notebook runs it
 
 
 @pytest.mark.parametrize("exercise, answer, message", TUNED,

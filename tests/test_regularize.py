@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from utils import data, models, regularize
+from utils import course, data, models, regularize
 
 import keras
 import numpy as np
@@ -145,21 +145,74 @@ def test_train_variants_trains_each_model_per_seed_and_reports_it(capsys):
     assert [line.split()[:3] for line in summaries] == [["a", "2", "seed(s)"], ["b", "2", "seed(s)"]]
 
 
-def test_spread_table_gives_mean_and_range_per_variant():
-    def run(seed, final_val_loss, accuracy, val_accuracy):
-        # fit's running accuracy (0.99) is not the gap's: the clean training accuracy is
-        history = {"loss": [1.0, 0.5], "val_loss": [0.9, final_val_loss], "accuracy": [0.5, 0.99],
-                   "val_accuracy": [0.4, val_accuracy]}
+def test_spread_table_gives_each_variant_at_its_best_epoch():
+    def run(seed, val_cross_entropy, accuracy, val_accuracy):
+        # fit's running accuracy (0.99) is not the gap's: the clean training accuracy is; the penalised
+        # val_loss is not the comparison's: the cross-entropy is
+        history = {"loss": [1.0, 0.5, 0.4], "accuracy": [0.5, 0.9, 0.99],
+                   "val_loss": [v + 5 for v in val_cross_entropy], "val_cross_entropy": val_cross_entropy,
+                   "val_accuracy": val_accuracy}
         return regularize.Trained(model=None, seed=seed, history=history, train_accuracy=accuracy)
 
-    experiment = {"none": [run(0, 1.0, 0.9, 0.7), run(1, 1.2, 0.9, 0.8)], "one seed": [run(0, 0.8, 0.8, 0.8)]}
-    metrics = regularize.final_metrics(experiment["none"])
-    assert metrics["final val loss"] == [1.0, 1.2] and metrics["best val loss"] == [0.9, 0.9]
+    experiment = {"none": [run(0, [0.9, 0.6, 1.0], 0.9, [0.5, 0.7, 0.75]),
+                           run(1, [0.9, 1.0, 0.8], 0.9, [0.5, 0.7, 0.8])],
+                  "one seed": [run(0, [0.8, 0.7, 0.75], 0.8, [0.6, 0.65, 0.6])]}
+    metrics = regularize.best_epoch_metrics(experiment["none"])
+    assert metrics["best epoch"] == [2, 3] and metrics["val cross-entropy"] == [0.6, 0.8]
+    assert metrics["val acc"] == [0.7, 0.8] and metrics["last val cross-entropy"] == [1.0, 0.8]
     assert metrics["train − val acc"] == pytest.approx([0.2, 0.1])
     table = regularize.spread_table(experiment)
     print(table)
-    assert "| none     | 0.900 (0.900–0.900) | 1.100 (1.000–1.200) | 0.750 (0.700–0.800) |" in table
-    assert "| one seed | 0.800               | 0.800               | 0.800               |" in table
+    assert "| none     | 2.5 (2.0–3.0) | 0.700 (0.600–0.800) | 0.750 (0.700–0.800) |" in table
+    assert "| one seed | 2.0           | 0.700               | 0.650               |" in table
+
+
+def test_l2_penalises_every_kernel_and_no_bias():
+    model = regularize.regularized_cnn((28, 28, 1), 10, l2=1e-3)
+    kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
+    assert len(model.losses) == len(kernels) == 5
+    expected = 1e-3 * sum(float(np.sum(kernel.numpy() ** 2)) for kernel in kernels)
+    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-5)
+    assert regularize.regularized_cnn((28, 28, 1), 10).losses == []
+
+
+@pytest.mark.parametrize("l2", [-1e-4, True, "1e-4"])
+def test_a_bad_l2_is_named(l2):
+    with pytest.raises(ValueError, match="l2 must be a number >= 0"):
+        regularize.regularized_cnn((28, 28, 1), 10, l2=l2)
+
+
+def test_train_variants_uses_the_named_optimizer_and_logs_the_cross_entropy(capsys):
+    splits = _fake_splits()
+
+    def tiny(l2=0.0):
+        penalty = keras.regularizers.L2(l2) if l2 else None
+        return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                 keras.layers.Dense(10, activation="softmax", kernel_regularizer=penalty)])
+
+    runs = regularize.train_variants(
+        {"adam": tiny, "adamw": tiny, "penalised": lambda: tiny(1.0)}, splits, epochs=2, batch_size=50,
+        optimizers={"adamw": lambda rate: keras.optimizers.AdamW(rate, weight_decay=0.5)})
+    assert isinstance(runs["adamw"][0].model.optimizer, keras.optimizers.AdamW)
+    assert type(runs["adam"][0].model.optimizer) is keras.optimizers.Adam
+    plain, penalised = runs["adam"][0].history, runs["penalised"][0].history
+    assert plain["val_cross_entropy"] == pytest.approx(plain["val_loss"], rel=1e-5)
+    assert all(loss > entropy + 1e-3 for loss, entropy in zip(penalised["val_loss"],
+                                                               penalised["val_cross_entropy"], strict=True))
+
+
+@pytest.mark.parametrize("value", [0, 1.5, -1e-3, True, "1e-3"])
+def test_check_parameters_names_a_bad_learning_rate(value):
+    with pytest.raises(ValueError, match="learning_rate must be a number between 0 and 1"):
+        course.check_parameters(learning_rate=value)
+    course.check_parameters(learning_rate=2e-3)
+
+
+def test_augmentation_for_one_layer_only():
+    shifts = regularize.augmentation_for("fashion_mnist", only="shift")
+    assert [layer.name for layer in shifts.layers] == ["shift"]
+    with pytest.raises(ValueError, match="fashion_mnist has no augmentation layer 'zoom'; it has flip, "):
+        regularize.augmentation_for("fashion_mnist", only="zoom")
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])

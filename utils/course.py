@@ -72,9 +72,9 @@ def check_parameters(**parameters) -> None:
     """Check a lesson's parameters; a bad one raises ValueError naming it. Introduced in lesson 01.
 
     Knows ``dataset``, ``architecture``, ``epochs``, ``batch_size``, ``limit``, ``seed``,
-    ``repeats``, ``*_size`` and ``*_index``, and lesson 07's ``pretrain_epochs``, ``steps``,
-    ``val_per_class``, ``label_counts`` and ``backbone``; any other name is a mistake in the lesson,
-    reported as such.
+    ``repeats``, ``learning_rate``, ``*_size`` and ``*_index``, and lesson 07's ``pretrain_epochs``,
+    ``steps``, ``val_per_class``, ``label_counts`` and ``backbone``; any other name is a mistake in
+    the lesson, reported as such.
     """
     from utils import data
 
@@ -108,6 +108,10 @@ def check_parameters(**parameters) -> None:
         elif name == "limit":
             if value is not None:
                 _whole(name, value, 1)
+        elif name == "learning_rate":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise ValueError(f"learning_rate must be a number between 0 and 1, e.g. 1e-3; "
+                                 f"got {value!r}")
         else:
             raise TypeError(f"check_parameters does not know the parameter {name!r}")
     if "limit" in parameters and "dataset" in parameters:

@@ -34,10 +34,19 @@ AUGMENTATIONS = {
 }
 
 
-def augmentation_for(dataset: str) -> keras.Sequential:
-    """The augmentation layers that suit ``dataset``. Introduced in lesson 05."""
+def augmentation_for(dataset: str, only: str | None = None) -> keras.Sequential:
+    """The augmentation layers that suit ``dataset``, or only the one named ``only``.
+
+    Introduced in lesson 05.
+    """
     data.get_spec(dataset)  # a clear error for an unknown name
-    return keras.Sequential(AUGMENTATIONS[dataset][1](), name="augmentation")
+    stack = AUGMENTATIONS[dataset][1]()
+    if only is not None:
+        names = [layer.name for layer in stack]
+        if only not in names:
+            raise ValueError(f"{dataset} has no augmentation layer {only!r}; it has {', '.join(names)}")
+        stack = [layer for layer in stack if layer.name == only]
+    return keras.Sequential(stack, name="augmentation" if only is None else only)
 
 
 def augmentation_reason(dataset: str) -> str:
@@ -47,15 +56,20 @@ def augmentation_reason(dataset: str) -> str:
 
 
 def regularized_cnn(input_shape, num_classes: int, *, batch_norm: bool = False, dropout: float = 0.0,
-                    augmentation: keras.Layer | None = None, name: str = "cnn3_regularized") -> keras.Model:
-    """cnn3 with optional augmentation, batch normalization and dropout. Introduced in lesson 05.
+                    augmentation: keras.Layer | None = None, l2: float = 0.0,
+                    name: str = "cnn3_regularized") -> keras.Model:
+    """cnn3 with optional augmentation, batch normalization, dropout and L2. Introduced in lesson 05.
 
     With every option off it is exactly ``models.cnn3``. Batch normalization sits where ResNet
     puts it, between each convolution and its ReLU; the convolution then needs no bias.
-    Dropout comes before and after the Dense layer of the head.
+    Dropout comes before and after the Dense layer of the head. ``l2`` adds
+    ``l2 · sum(w²)`` over every kernel (not the biases) to the loss.
     """
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(f"dropout must be a rate in [0, 1); got {dropout!r}")
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or l2 < 0:
+        raise ValueError(f"l2 must be a number >= 0; got {l2!r}")
+    penalty = {"kernel_regularizer": keras.regularizers.L2(l2)} if l2 else {}
     stack = [keras.Input(shape=input_shape)]
     if augmentation is not None:
         stack.append(augmentation)
@@ -63,20 +77,20 @@ def regularized_cnn(input_shape, num_classes: int, *, batch_norm: bool = False, 
         if batch_norm:
             # momentum 0.9: the moving averages used at inference remember about the last
             # 1 / (1 - momentum) batches, so they follow the changing weights faster than at 0.99.
-            stack += [layers.Conv2D(filters, 3, use_bias=False, name=f"conv{index}"),
+            stack += [layers.Conv2D(filters, 3, use_bias=False, name=f"conv{index}", **penalty),
                       layers.BatchNormalization(momentum=0.9, name=f"bn{index}"),
                       layers.Activation("relu", name=f"relu{index}")]
         else:
-            stack.append(layers.Conv2D(filters, 3, activation="relu", name=f"conv{index}"))
+            stack.append(layers.Conv2D(filters, 3, activation="relu", name=f"conv{index}", **penalty))
         if index < 3:
             stack.append(layers.MaxPooling2D(2, name=f"pool{index}"))
     stack.append(layers.Flatten(name="flatten"))
     if dropout:
         stack.append(layers.Dropout(dropout, name="dropout1"))
-    stack.append(layers.Dense(64, activation="relu", name="dense"))
+    stack.append(layers.Dense(64, activation="relu", name="dense", **penalty))
     if dropout:
         stack.append(layers.Dropout(dropout, name="dropout2"))
-    stack.append(layers.Dense(num_classes, activation="softmax", name="probabilities"))
+    stack.append(layers.Dense(num_classes, activation="softmax", name="probabilities", **penalty))
     return keras.Sequential(stack, name=name)
 
 
@@ -124,13 +138,18 @@ class Trained:
 
 
 def train_variants(builders: dict, splits: data.Splits, epochs: int, batch_size: int, seeds=(0,),
-                   learning_rate: float = 1e-3, callbacks=None) -> dict[str, list[Trained]]:
+                   learning_rate: float = 1e-3, callbacks=None, optimizers: dict | None = None,
+                   validation_batch_size: int | None = None) -> dict[str, list[Trained]]:
     """Train each model once per seed, all the same way; one line each. Introduced in lesson 05.
 
     ``builders`` maps a name to a function that returns an uncompiled model. Every run uses
-    Adam at a constant ``learning_rate``; runs with the same seed start from the same weights
-    and see the same batches. ``callbacks``, if given, is a function that returns a fresh list
-    for each run. Returns name → one ``Trained`` per seed.
+    Adam at a constant ``learning_rate``, unless ``optimizers`` maps its name to a function that
+    takes the learning rate and returns another optimizer. Runs with the same seed start from
+    the same weights and see the same batches. Besides the loss, each run logs ``cross_entropy``:
+    the loss without the penalties that regularizers add to it, in training and validation alike.
+    ``callbacks``, if given, is a function that returns a fresh list for each run.
+    ``validation_batch_size`` changes only the speed of validation. Returns name → one
+    ``Trained`` per seed.
     """
     runs = {}
     for name, build in builders.items():
@@ -138,10 +157,16 @@ def train_variants(builders: dict, splits: data.Splits, epochs: int, batch_size:
         runs[name] = []
         for seed in seeds:
             training.set_seed(seed)
-            model = training.compile_model(build(), learning_rate=learning_rate)
+            model = build()
+            optimizer = (optimizers or {}).get(name, keras.optimizers.Adam)(learning_rate)
+            cross_entropy = keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")
+            model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
+                          metrics=["accuracy", cross_entropy])
             history = training.train(model, splits, epochs, batch_size, verbose=0,
-                                     callbacks=callbacks() if callbacks else None).history
-            train_accuracy = model.evaluate(splits.x_train, splits.y_train, batch_size=batch_size,
+                                     callbacks=callbacks() if callbacks else None,
+                                     validation_batch_size=validation_batch_size).history
+            train_accuracy = model.evaluate(splits.x_train, splits.y_train,
+                                            batch_size=validation_batch_size or batch_size,
                                             verbose=0, return_dict=True)["accuracy"]
             runs[name].append(Trained(model, seed, history, float(train_accuracy)))
         epochs_run = sorted({len(run.history["loss"]) for run in runs[name]})
@@ -153,7 +178,7 @@ def train_variants(builders: dict, splits: data.Splits, epochs: int, batch_size:
 def spread(values, digits: int = 3) -> str:
     """A mean with its range over the seeds, ``0.812 (0.790–0.830)``; one value as it is.
 
-    Introduced in lesson 06.
+    Introduced in lesson 05.
     """
     values = np.asarray(values, dtype=float)
     if len(values) == 1:
@@ -161,25 +186,32 @@ def spread(values, digits: int = 3) -> str:
     return f"{values.mean():.{digits}f} ({values.min():.{digits}f}–{values.max():.{digits}f})"
 
 
-def final_metrics(runs: list[Trained]) -> dict[str, list[float]]:
-    """Per seed: best and final validation loss, final accuracies and their gap. Introduced in lesson 05.
+def best_epoch_metrics(runs: list[Trained]) -> dict[str, list[float]]:
+    """Per seed: each run at its best epoch, the one of lowest validation cross-entropy.
 
-    The gap is the clean training accuracy (``Trained.train_accuracy``) minus the final
-    validation accuracy.
+    Introduced in lesson 05. The gap is the clean training accuracy (``Trained.train_accuracy``,
+    measured after training, so the runs must have put back their best epoch's weights) minus
+    the validation accuracy of that epoch. The last column is the last epoch's validation
+    cross-entropy, to show how far it rose after the best.
     """
+    best = [int(np.argmin(run.history["val_cross_entropy"])) for run in runs]
     return {
-        "best val loss": [min(run.history["val_loss"]) for run in runs],
-        "final val loss": [run.history["val_loss"][-1] for run in runs],
-        "final val acc": [run.history["val_accuracy"][-1] for run in runs],
-        "train − val acc": [run.train_accuracy - run.history["val_accuracy"][-1] for run in runs],
+        "best epoch": [epoch + 1 for epoch in best],
+        "val cross-entropy": [run.history["val_cross_entropy"][epoch]
+                              for run, epoch in zip(runs, best, strict=True)],
+        "val acc": [run.history["val_accuracy"][epoch] for run, epoch in zip(runs, best, strict=True)],
+        "train − val acc": [run.train_accuracy - run.history["val_accuracy"][epoch]
+                            for run, epoch in zip(runs, best, strict=True)],
+        "last val cross-entropy": [run.history["val_cross_entropy"][-1] for run in runs],
     }
 
 
 def spread_table(experiment: dict[str, list[Trained]]) -> str:
-    """Each variant's final metrics as mean (min–max) over its seeds. Introduced in lesson 05."""
+    """Each variant at its best epoch as mean (min–max) over its seeds. Introduced in lesson 05."""
     from utils.course import padded_table
 
-    rows = [[name, *(spread(values) for values in final_metrics(runs).values())]
+    rows = [[name, *(spread(values, 1 if key == "best epoch" else 3)
+                     for key, values in best_epoch_metrics(runs).items())]
             for name, runs in experiment.items()]
-    header = ["variant", *final_metrics(next(iter(experiment.values())))]
+    header = ["variant", *best_epoch_metrics(next(iter(experiment.values())))]
     return padded_table(header, rows)

@@ -116,10 +116,11 @@ def total_steps(splits, epochs: int, batch_size: int) -> int:
 
 
 def train(model: keras.Model, splits, epochs: int, batch_size: int, verbose: int = 2,
-          callbacks=None) -> keras.callbacks.History:
+          callbacks=None, validation_batch_size: int | None = None) -> keras.callbacks.History:
     """Fit on the training split, validating on the validation split, as lesson 03 does."""
     return model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-                     epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
+                     epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
+                     validation_batch_size=validation_batch_size)
 
 
 def save_to_cache(model: keras.Model, history: dict, config: TrainingConfig) -> Path:
@@ -161,8 +162,8 @@ def load_or_train(config: TrainingConfig, splits, verbose: int = 2):
 
 def evaluate(model: keras.Model, splits) -> dict:
     """Test-set loss and accuracy, evaluated once. Introduced in lesson 03."""
-    loss, accuracy = model.evaluate(splits.x_test, splits.y_test, verbose=0)
-    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+    results = model.evaluate(splits.x_test, splits.y_test, verbose=0, return_dict=True)
+    return {"test_loss": float(results["loss"]), "test_accuracy": float(results["accuracy"])}
 
 
 def predict_classes(model: keras.Model, images: np.ndarray, batch_size: int = 512):

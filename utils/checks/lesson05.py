@@ -1,4 +1,4 @@
-"""Checks of lesson 05's exercises: a variant chosen on validation, and early stopping by hand."""
+"""Checks of lesson 05's exercises: a penalty's strength chosen on validation, and early stopping by hand."""
 
 from __future__ import annotations
 
@@ -7,97 +7,111 @@ from utils.checks.feedback import exercise, expect
 import numpy as np
 
 
-def _history(loss, val_loss, accuracy, val_accuracy) -> dict[str, list[float]]:
-    return {"loss": loss, "val_loss": val_loss, "accuracy": accuracy, "val_accuracy": val_accuracy}
+def _run(best, last=None, penalty=0.0, train=0.3, accuracy=0.8) -> dict[str, list[float]]:
+    """One seed's history over 3 epochs: its lowest validation cross-entropy ``best`` in epoch 2."""
+    last = best + 0.1 if last is None else last
+    val_cross_entropy = [best + 0.3, best, last]
+    return {"loss": [1.0 + penalty, 0.6 + penalty, train + penalty], "cross_entropy": [1.0, 0.6, train],
+            "val_loss": [value + penalty for value in val_cross_entropy],
+            "val_cross_entropy": val_cross_entropy,
+            "accuracy": [0.6, 0.75, 0.9], "val_accuracy": [0.6, accuracy, accuracy - 0.01]}
 
 
-def _experiments(hidden=False) -> list[dict[str, list[dict]]]:
-    """Hidden experiments: variant name -> one history per seed (3 epochs each)."""
-    return _VISIBLE + (_HIDDEN if hidden else [])
+def _seeds(bests, **options):
+    return [_run(best, **options) for best in bests]
 
 
-def _final(val_loss, loss=0.3, val_accuracy=0.8, middle=0.6):
-    return _history([0.9, 0.5, loss], [0.9, middle, val_loss], [0.6, 0.7, 0.8], [0.6, 0.7, val_accuracy])
-
-
-_HIDDEN = [
-    {  # different numbers of seeds: the sum and the best single seed point elsewhere
-        "one seed": [_final(0.50)],
-        "three seeds": [_final(0.30, loss=0.05), _final(0.31, loss=0.05), _final(0.32, loss=0.05)],
-        "two seeds": [_final(0.60, val_accuracy=0.95), _final(0.20, val_accuracy=0.95)],
+# Strength -> one history per seed. Each sweep's comment names the wrong choices it rejects.
+VISIBLE_SWEEPS = [
+    {  # different numbers of seeds; the penalty grows with the strength: sum, val_loss
+        1e-4: _seeds([0.50, 0.52, 0.54], penalty=0.01),
+        1e-3: _seeds([0.49, 0.53], penalty=0.05),
+        1e-2: _seeds([0.55], penalty=0.20),
     },
-    {  # the median and the mean disagree
-        "steady": [_final(0.40, middle=0.1), _final(0.41), _final(0.42)],
-        "one bad seed": [_final(0.90), _final(0.30), _final(0.31)],
+    {  # first seed, last seed, best single seed
+        3e-4: _seeds([0.40, 0.62, 0.60]),
+        3e-3: _seeds([0.53, 0.50, 0.51]),
+        3e-2: _seeds([0.60, 0.56, 0.45]),
+    },
+    {  # median, last epoch, training loss, validation accuracy
+        5e-4: [_run(0.45, last=0.47, train=0.1, accuracy=0.85),
+               _run(0.46, last=0.48, train=0.1, accuracy=0.85),
+               _run(0.70, last=0.72, train=0.1, accuracy=0.85)],
+        5e-3: _seeds([0.50, 0.51, 0.52], last=0.61),
     },
 ]
-_VISIBLE = [
-        {  # lowest training loss, best single epoch and best first seed all point elsewhere
-            "no remedy": [
-                _history([0.9, 0.3, 0.05], [0.8, 0.55, 0.80], [0.7, 0.9, 0.99], [0.72, 0.80, 0.82]),
-                _history([0.9, 0.3, 0.06], [0.8, 0.60, 0.85], [0.7, 0.9, 0.99], [0.72, 0.79, 0.81])],
-            "dropout": [
-                _history([1.0, 0.6, 0.40], [0.9, 0.70, 0.62], [0.6, 0.8, 0.86], [0.70, 0.77, 0.80]),
-                _history([1.0, 0.6, 0.42], [0.9, 0.72, 0.66], [0.6, 0.8, 0.85], [0.70, 0.78, 0.79])],
-            "batch norm": [
-                _history([0.5, 0.1, 0.01], [0.6, 0.70, 0.90], [0.8, 0.97, 1.0], [0.78, 0.80, 0.84]),
-                _history([0.5, 0.1, 0.02], [0.6, 0.72, 0.95], [0.8, 0.97, 1.0], [0.78, 0.81, 0.83])],
-            "augmentation": [
-                _history([1.2, 0.9, 0.80], [1.0, 0.80, 0.58], [0.5, 0.7, 0.72], [0.60, 0.70, 0.74]),
-                _history([1.2, 0.9, 0.80], [1.0, 0.80, 0.75], [0.5, 0.7, 0.71], [0.60, 0.69, 0.73])],
-            "wider": [
-                _history([0.7, 0.2, 0.10], [0.7, 0.62, 0.70], [0.8, 0.9, 0.97], [0.75, 0.83, 0.86]),
-                _history([0.7, 0.2, 0.11], [0.7, 0.63, 0.72], [0.8, 0.9, 0.97], [0.75, 0.83, 0.86])],
-        },
-        {  # two variants, three seeds
-            "small": [_history([0.6, 0.5, 0.4], [0.6, 0.5, 0.45], [0.8, 0.8, 0.9], [0.8, 0.81, 0.82])] * 2
-            + [_history([0.6, 0.5, 0.4], [0.6, 0.5, 0.47], [0.8, 0.8, 0.9], [0.8, 0.81, 0.82])],
-            "wide": [
-                _history([0.5, 0.3, 0.2], [0.6, 0.45, 0.44], [0.8, 0.9, 0.95], [0.8, 0.83, 0.84]),
-                _history([0.5, 0.3, 0.2], [0.6, 0.45, 0.50], [0.8, 0.9, 0.95], [0.8, 0.83, 0.84]),
-                _history([0.5, 0.3, 0.2], [0.6, 0.45, 0.49], [0.8, 0.9, 0.95], [0.8, 0.83, 0.84])],
-        },
+HIDDEN_SWEEPS = [
+    {  # the largest strength wins, though its reported loss is the highest; training loss, accuracy
+        1e-5: _seeds([0.62, 0.63, 0.61], train=0.1),
+        1e-4: _seeds([0.60, 0.61, 0.62], penalty=0.02, accuracy=0.86),
+        1e-3: _seeds([0.55, 0.56], penalty=0.10),
+    },
+    {  # one bad seed: the median, the best seed and the first seed point elsewhere
+        2e-4: [_run(0.45, last=0.50), _run(0.40, last=0.46), _run(0.95, last=0.99)],
+        2e-3: _seeds([0.44, 0.53, 0.54], last=0.60),
+        2e-2: _seeds([0.43, 0.70, 0.72], last=0.80),
+    },
 ]
 
 
-def _mean_final(runs, key="val_loss") -> float:
-    return float(np.mean([history[key][-1] for history in runs]))
+def _kept(histories, key="val_cross_entropy") -> float:
+    return float(np.mean([min(history[key]) for history in histories]))
+
+
+def _wrong_choices(sweep) -> list[tuple[object, str]]:
+    """(strength, why) for each plausible wrong way to choose, in the order they are diagnosed."""
+    def lowest(score):
+        return min(sweep, key=lambda strength: score(sweep[strength]))
+
+    return [
+        (lowest(lambda runs: _kept(runs, "val_loss")),
+         "it has the lowest mean val_loss, which includes the penalty; compare val_cross_entropy"),
+        (lowest(lambda runs: np.mean([h["val_cross_entropy"][-1] for h in runs])),
+         "it is the lowest at the last epoch, but each run kept its best epoch's weights"),
+        (lowest(lambda runs: sum(min(h["val_cross_entropy"]) for h in runs)),
+         "it has the lowest sum over its seeds; the strengths ran different numbers of seeds: average"),
+        (lowest(lambda runs: np.median([min(h["val_cross_entropy"]) for h in runs])),
+         "it has the lowest median over the seeds; take the mean"),
+        (lowest(lambda runs: min(min(h["val_cross_entropy"]) for h in runs)),
+         "it has the best single seed; average over the seeds"),
+        (lowest(lambda runs: min(runs[0]["val_cross_entropy"])), "it is the best on the first seed only"),
+        (lowest(lambda runs: min(runs[-1]["val_cross_entropy"])), "it is the best on the last seed only"),
+        (lowest(lambda runs: np.mean([h["cross_entropy"][-1] for h in runs])),
+         "it has the lowest training loss, which says nothing about new images"),
+        (lowest(lambda runs: -np.mean([max(h["val_accuracy"]) for h in runs])),
+         "it has the highest validation accuracy; the choice is by validation cross-entropy"),
+    ]
 
 
 @exercise("05.1")
-def exercise_05_1(choose_variant, hidden=False):
-    """Ask a learner's function to choose among hidden experiments' variants."""
+def exercise_05_1(choose_l2, hidden=False):
+    """Ask a learner's function to choose an L2 strength in sweeps it has not seen."""
     import copy
 
-    for experiment in _experiments(hidden):
-        chosen = choose_variant(copy.deepcopy(experiment))
-        means = {name: _mean_final(runs) for name, runs in experiment.items()}
+    sweeps = VISIBLE_SWEEPS + (HIDDEN_SWEEPS if hidden else [])
+    choices = []
+    for sweep in sweeps:
+        chosen = choose_l2(copy.deepcopy(sweep))
+        strengths = ", ".join(f"{strength:g}" for strength in sweep)
+        expect(isinstance(chosen, (int, float, np.floating)) and any(chosen == key for key in sweep),
+               f"among the strengths {strengths}, your function returned {chosen!r}, "
+               "expected one of the strengths (the sweep's keys)")
+        choices.append(chosen)
+    for sweep, chosen in zip(sweeps, choices, strict=True):
+        means = {strength: _kept(runs) for strength, runs in sweep.items()}
         expected = min(means, key=means.get)
-        variants = ", ".join(repr(name) for name in experiment)
-        expect(chosen in experiment,
-               f"among {variants}, your function returned {chosen!r}, expected the name of a variant")
         if chosen == expected:
             continue
-        why = ""
-        if chosen == min(experiment, key=lambda name: _mean_final(experiment[name], "loss")):
-            why = ": it has the lowest training loss, which says nothing about new images"
-        elif chosen == max(experiment, key=lambda name: _mean_final(experiment[name], "val_accuracy")):
-            why = ": it has the highest validation accuracy; the lesson decides by validation loss"
-        elif chosen == min(experiment, key=lambda name: experiment[name][0]["val_loss"][-1]):
-            why = ": it is the best on the first seed only; average over the seeds"
-        elif chosen == min(experiment, key=lambda name: min(min(h["val_loss"]) for h in experiment[name])):
-            why = ": it has the lowest validation loss of any epoch; the models you keep are the final ones"
-        elif chosen == min(experiment, key=lambda name: sum(h["val_loss"][-1] for h in experiment[name])):
-            why = (": it has the lowest sum over its seeds; the variants have different numbers of seeds: "
-                   "average")
-        elif chosen == min(experiment, key=lambda name: np.median(
-                [h["val_loss"][-1] for h in experiment[name]])):
-            why = ": it has the lowest median over the seeds; the lesson takes the mean"
-        elif chosen == min(experiment, key=lambda name: min(h["val_loss"][-1] for h in experiment[name])):
-            why = ": it has the best single seed; average over the seeds"
-        expect(False, f"among {variants}, you chose {chosen!r}, whose mean final validation loss is "
-                      f"{means[chosen]:.3f}; {expected!r} has {means[expected]:.3f}{why}")
-    return "It chooses by mean final validation loss in hidden experiments"
+        # the mistake that explains every choice the function made
+        reasons = [reason for index, (_, reason) in enumerate(_wrong_choices(sweep))
+                   if all(_wrong_choices(other)[index][0] == choice
+                          for other, choice in zip(sweeps, choices, strict=True))]
+        why = f": {reasons[0]}" if reasons else ""
+        strengths = ", ".join(f"{strength:g}" for strength in sweep)
+        expect(False, f"among the strengths {strengths}, you chose {chosen:g}, whose kept models have a "
+                      f"mean validation cross-entropy of {means[chosen]:.3f}; {expected:g} has "
+                      f"{means[expected]:.3f}{why}")
+    return f"It chooses by the kept models' mean validation cross-entropy in {len(sweeps)} sweeps"
 
 
 STOPPING_CASES = [
@@ -141,4 +155,5 @@ def exercise_05_2(early_stopping, hidden=False):
         expect(found[1] == restored,
                f"{where}, you restore the weights of epoch {found[1]}, expected those of epoch {restored} "
                "(epochs count from 1)")
-    return f"It stops and restores as EarlyStopping does on {len(STOPPING_CASES)} hidden curves"
+    cases = len(STOPPING_CASES) + (len(HIDDEN_STOPPING_CASES) if hidden else 0)
+    return f"It stops and restores as EarlyStopping does on {cases} curves"
