@@ -78,6 +78,15 @@ def _all_conv(convs=(16, 32, 64), kernel=3, head="conv", score_activation=None, 
     return build
 
 
+def _head_mistake(*head):
+    """The lesson's net with ``head`` (fresh layers, from a function) after its class-score convolution."""
+    def build(input_shape, num_classes):
+        return keras.Sequential([keras.Input(shape=input_shape), layers.Conv2D(16, 3, activation="relu"),
+                                 layers.MaxPooling2D(2), layers.Conv2D(32, 3, activation="relu"),
+                                 layers.Conv2D(num_classes, 1), *(make() for make in head)])
+    return build
+
+
 def _linear_all_conv(input_shape, num_classes):
     """Convolutions with no activation: one linear map."""
     return keras.Sequential([keras.Input(shape=input_shape), layers.Conv2D(16, 3), layers.MaxPooling2D(2),
@@ -195,6 +204,14 @@ WRONG = [
     ("02_2", _all_conv(kernel=1), "0 Conv2D layer(s) with a kernel larger than 1×1, expected at least 2"),
     ("02_2", _all_conv(convs=(32, 64, 128)), "parameters, expected at most 25,000"),
     ("02_2", _linear_all_conv, "your Conv2D layer 'conv2d"),
+    ("02_2", _head_mistake(lambda: layers.Activation("softmax"), layers.GlobalAveragePooling2D),
+     "applies softmax to the class scores before the pooling"),
+    ("02_2", _head_mistake(layers.ReLU, layers.GlobalAveragePooling2D, layers.Softmax),
+     "applies relu to the class scores before the pooling"),
+    ("02_2", _head_mistake(layers.GlobalAveragePooling2D, layers.ReLU, layers.Softmax),
+     "applies relu to the averaged class scores"),
+    ("02_2", _head_mistake(layers.GlobalAveragePooling2D, lambda: layers.Activation("tanh"), layers.Softmax),
+     "applies tanh to the averaged class scores"),
     ("03_1", lambda model: keras.losses.SparseCategoricalCrossentropy(),
      "last layer is Dense(10) with no activation (it outputs logits, raw scores), your loss has "
      "from_logits=False"),

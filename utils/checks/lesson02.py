@@ -98,6 +98,15 @@ def _unactivated_conv(model):
     return None
 
 
+def _squashes(layer) -> str | None:
+    """What non-linearity ``layer`` applies ('softmax', 'relu', ...), or None for a linear layer."""
+    kind = type(layer).__name__
+    if kind not in _NONLINEAR:
+        return None
+    name = getattr(getattr(layer, "activation", None), "__name__", None) or kind.lower()
+    return None if name == "linear" else name
+
+
 @exercise("02.2")
 def exercise_02_2(build_all_conv_net, hidden=False):
     """Build a learner's all-convolutional model for hidden shapes; check its layers, output and size."""
@@ -139,6 +148,16 @@ def exercise_02_2(build_all_conv_net, hidden=False):
         expect(activation == "linear", f"{where} your class-score convolution {last.name!r} has activation "
                                        f"{activation!r}: class scores before the softmax must be free to be "
                                        "negative, so it has no activation")
+        between = model.layers[model.layers.index(last) + 1:head]
+        squash = next(((layer, _squashes(layer)) for layer in between if _squashes(layer)), None)
+        expect(squash is None, f"{where} your layer {squash and squash[0].name!r} applies "
+                               f"{squash and squash[1]} to the class scores before the pooling: average the "
+                               "raw scores, then apply the softmax once, after the pooling")
+        after = [(layer, _squashes(layer)) for layer in model.layers[head + 1:] if _squashes(layer)]
+        wrong = next(((layer, name) for layer, name in after if name != "softmax"), None)
+        expect(wrong is None, f"{where} your layer {wrong and wrong[0].name!r} applies {wrong and wrong[1]} "
+                              "to the averaged class scores: scores before the softmax must be free to be "
+                              "negative; only the softmax follows the pooling")
         outputs = keras.ops.convert_to_numpy(model(np.random.default_rng(0).random((2, *shape), "float32")))
         expect(outputs.shape == (2, classes), f"{where} your model's output has shape {outputs.shape[1:]} "
                                               f"per image, expected ({classes},)")
