@@ -38,8 +38,8 @@ FLOPs are counted analytically from the layers, per image:
   training = 3·forward = 6·MACs   (the backward pass costs about twice the forward pass)
   GFLOP/s  = (n_train·6·MACs + n_val·2·MACs) / seconds per epoch / 1e9
 
-`--resnet` runs lesson 06's best model instead: the small ResNet (widths 16, 32, 64, batch
-norm, global average pooling) with the course's recipe (Adam, cosine decay) for longer, and
+`--resnet` runs lesson 06's small ResNet instead (section 3's: widths 16, 32, 64, stem stride 1,
+batch norm, global average pooling) with the course's recipe (Adam, cosine decay) for longer, and
 reports the training time until the test accuracy first reaches 0.93 and 0.94 (goal: 0.94
 within 10 minutes on 2 cores).
 
