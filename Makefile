@@ -33,7 +33,7 @@ data: $(STAMP)
 	$(BIN)/course data prepare fashion_mnist
 
 course: system-deps-course $(STAMP) data
-	$(BIN)/course run --out runs/course
+	$(BIN)/course run --final --out runs/course
 
 # The test files on two workers (each file stays on one), then the lessons under nbval, in
 # order and with a fresh model cache: lesson 04 reuses the model lesson 03 trains.

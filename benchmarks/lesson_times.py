@@ -1,11 +1,11 @@
 """Lesson run times: every lesson executed with its default parameters, timed, as one table.
 
-It runs the README's course command (`course run`, every lesson, default parameters, one at a
-time) into a scratch folder with an empty model cache, so lesson 04 reuses the model that
-lesson 03 trains in the same run, as it does for a learner who goes through the course in
-order. Each lesson's time is papermill's wall time for the whole notebook, kernel start
-included. `--write` records the times in the lesson pages' `run_time` and the notebooks' title
-cells, and regenerates the README's lesson table.
+It runs the README's course command (`course run --final`, every lesson, default parameters,
+the test set reported, one at a time) into a scratch folder with an empty model cache, so
+lesson 04 reuses the model that lesson 03 trains in the same run, as it does for a learner
+who goes through the course in order. Each lesson's time is papermill's wall time for the
+whole notebook, kernel start included. `--write` records the times in the lesson pages'
+`run_time` and the notebooks' title cells, and regenerates the README's lesson table.
 
 `--in-place` executes each notebook in place instead, as `make notebooks` does (nbconvert, then
 nbstripout), with the same fresh model cache, and times each the same way: one run both stores
@@ -43,7 +43,7 @@ def run_course(out: Path) -> tuple[list[dict], float]:
     env = dict(os.environ)
     env["COURSE_MODEL_CACHE"] = str(out / "model-cache")  # nothing trained earlier is reused
     started = time.perf_counter()
-    done = subprocess.run([*COURSE, "run", "--out", str(out / "runs"), "--force"], env=env)
+    done = subprocess.run([*COURSE, "run", "--final", "--out", str(out / "runs"), "--force"], env=env)
     total = time.perf_counter() - started
     summary = out / "runs" / "summary.json"
     if not summary.is_file():

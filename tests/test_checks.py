@@ -36,14 +36,19 @@ def _conv(image, kernel, stride, padding, symmetric=False):
     return out
 
 
-def _pointwise(image, kernel, bias, mistake=None):
-    weights = kernel[0, 0]
-    if mistake == "swapped":
-        return np.einsum("hwc,fc->hwf", image, weights) + bias
-    linear = np.einsum("hwc,cf->hwf", image, weights)
-    return {None: linear + bias, "no bias": linear, "relu": np.maximum(linear + bias, 0),
-            "mean": linear / image.shape[-1] + bias, "channels first": np.moveaxis(linear + bias, -1, 0),
-            "one filter": linear[..., :1] + bias[:1]}[mistake]
+def _depthwise(image, kernel, bias, mistake=None):
+    k, channels = kernel.shape[0], image.shape[-1]
+    if mistake == "same":
+        image = np.pad(image, [(k // 2, (k - 1) // 2), (k // 2, (k - 1) // 2), (0, 0)])
+    windows = np.lib.stride_tricks.sliding_window_view(image, (k, k), axis=(0, 1))  # (h', w', c, k, k)
+    weights = kernel[:, :, :, 0]
+    if mistake == "flipped":
+        weights = weights[::-1, ::-1]
+    elif mistake == "first kernel":
+        weights = np.repeat(weights[:, :, :1], channels, axis=2)
+    per_channel = np.einsum("hwcij,ijc->hwc", windows, weights)
+    return {"no bias": per_channel, "relu": np.maximum(per_channel + bias, 0),
+            "summed": per_channel.sum(axis=-1, keepdims=True) + bias}.get(mistake, per_channel + bias)
 
 
 # Lesson 02 -------------------------------------------------------------------------------------
@@ -120,31 +125,36 @@ def _ranked_saliency(rank):
     return saliency
 
 
-def _probability_saliency(model, image):
-    probabilities = model(image[np.newaxis]).numpy()[0]
+def _contrast(model, image, probabilities=False, size=np.abs, over_channels=np.max):
+    """The gradient of the top score minus the runner-up's; the arguments make plausible mistakes."""
     pixels = tf.convert_to_tensor(image[np.newaxis])
     with tf.GradientTape() as tape:
         tape.watch(pixels)
-        score = model(pixels)[0, int(np.argsort(probabilities)[-2])]
-    return tf.reduce_max(tf.abs(tape.gradient(score, pixels)[0]), axis=-1).numpy()
+        _, logits = visualize.forward_to_logits(model, pixels)
+        scores = tf.nn.softmax(logits[0]) if probabilities else logits[0]
+        first, second = np.argsort(-logits[0].numpy())[:2]
+        score = scores[first] - scores[second]
+    return over_channels(size(tape.gradient(score, pixels)[0].numpy()), axis=-1)
 
 
 def _fields_of(model, field=1, jump_first=False, skip_pools=False, pool_stride_is_window=False,
-               jumps=True):
-    """Receptive fields by the recurrence; the flags make plausible mistakes."""
-    jump, fields = 1, {}
-    for layer in model.layers:
-        kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
-        if kernel is None:
-            continue
-        is_pool = not hasattr(layer, "kernel_size")
-        if not (is_pool and skip_pools):
-            stride = kernel[0] if (is_pool and pool_stride_is_window) else layer.strides[0]
-            if jump_first:
-                jump *= stride
-            field += (kernel[0] - 1) * (jump if jumps else 1)
-            jump = jump if jump_first else jump * stride
-        fields[layer.name] = field
+               jumps=True, axes=(0, 1)):
+    """(height, width) receptive fields by the recurrence; the flags make plausible mistakes."""
+    fields = {}
+    for axis in axes:
+        jump, grown = 1, field
+        for layer in model.layers:
+            kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+            if kernel is None:
+                continue
+            is_pool = not hasattr(layer, "kernel_size")
+            if not (is_pool and skip_pools):
+                stride = kernel[axis] if (is_pool and pool_stride_is_window) else layer.strides[axis]
+                if jump_first:
+                    jump *= stride
+                grown += (kernel[axis] - 1) * (jump if jumps else 1)
+                jump = jump if jump_first else jump * stride
+            fields[layer.name] = fields.get(layer.name, ()) + (grown,)
     return fields
 
 
@@ -179,15 +189,18 @@ WRONG = [
      "padding='same': your output is 10×10, expected 12×12"),
     ("01_1", lambda i, k, s, p: _conv(i, k, s, p).tolist(),
      "your function returned list, expected a 2-D NumPy"),
-    ("01_2", lambda i, k, b: _pointwise(i, k, b, "no bias"), "(that is without the bias"),
-    ("01_2", lambda i, k, b: _pointwise(i, k, b, "relu"), "(that has a ReLU"),
-    ("01_2", lambda i, k, b: _pointwise(i, k, b, "mean"), "(that is the mean over the input channels"),
-    ("01_2", lambda i, k, b: _pointwise(i, k, b, "swapped") if i.shape[-1] == b.size else _pointwise(i, k, b),
-     "a 7×3×4 image and 4 filter(s): your output differs from Conv2D's at row"),
-    ("01_2", lambda i, k, b: _pointwise(i, k, b, "channels first"),
-     "a 5×6×3 image and 2 filter(s): your output has shape (2, 5, 6), expected (5, 6, 2)"),
-    ("01_2", lambda i, k, b: _pointwise(i, k, b, "one filter"), "expected (5, 6, 2)"),
-    ("01_2", lambda i, k, b: _pointwise(i, k, b).tolist(), "your function returned list, expected a NumPy"),
+    ("01_2", lambda i, k, b: _depthwise(i, k, b, "no bias"), "(that is without the bias"),
+    ("01_2", lambda i, k, b: _depthwise(i, k, b, "relu"), "(that has a ReLU"),
+    ("01_2", lambda i, k, b: _depthwise(i, k, b, "flipped"), "(the kernel is flipped"),
+    ("01_2", lambda i, k, b: _depthwise(i, k, b, "first kernel"), "(every channel used channel 0's kernel"),
+    ("01_2", lambda i, k, b: _depthwise(i, k, b)[..., :1],
+     "a 5×6×2 image and a 3×3 kernel per channel: your output has shape (3, 4, 1), expected (3, 4, 2)"),
+    ("01_2", lambda i, k, b: _depthwise(i, k, b, "no bias").sum(axis=-1, keepdims=True),
+     "(one channel: that sums over the channels, as Conv2D does"),
+    ("01_2", lambda i, k, b: _depthwise(i, k, b, "summed"), "(that sums over the channels, as Conv2D does"),
+    ("01_2", lambda i, k, b: _depthwise(i, k, b, "same"),
+     "your output has shape (5, 6, 2), expected (3, 4, 2)"),
+    ("01_2", lambda i, k, b: _depthwise(i, k, b).tolist(), "your function returned list, expected a NumPy"),
     ("02_1", lambda shape, n: _count(shape, n, bias=0), "that is the number of weights without the biases"),
     ("02_1", lambda shape, n: _count(shape, n, same=False),
      "your count is 56,970, expected 79,498 (22,528 too few): Conv2D(16, 5, padding='same') keeps"),
@@ -228,16 +241,27 @@ WRONG = [
     ("03_2", lambda y, z: _ce(y, z, mean=False), "your result has shape (4,), expected a single number"),
     ("03_2", lambda y, z: _ce(y, z) * len(y), "that is the sum over the batch; take the mean"),
     ("03_2", _ce_over_batch, "the softmax runs over each image's logits (axis=1), not over the batch"),
-    ("04_1", _ranked_saliency(0), "your map is the saliency of the predicted class (ranked 1st)"),
-    ("04_1", _ranked_saliency(2), "your map is the saliency of the class ranked 3rd"),
-    ("04_1", _probability_saliency, "your map differentiates the class's probability"),
-    ("04_1", lambda m, i: _ranked_saliency(1)(m, i)[np.newaxis],
-     "your map has shape (1, 12, 12), expected (12, 12)"),
+    ("04_1", _ranked_saliency(0), "(that is the saliency of the predicted class alone)"),
+    ("04_1", _ranked_saliency(1), "(that is the saliency of the runner-up class alone)"),
+    ("04_1", lambda m, i: _ranked_saliency(0)(m, i) - _ranked_saliency(1)(m, i),
+     "that is the difference of two saliency maps"),
+    ("04_1", lambda m, i: np.abs(_ranked_saliency(0)(m, i) - _ranked_saliency(1)(m, i)),
+     "that is the difference of two saliency maps"),
+    ("04_1", lambda m, i: _contrast(m, i, probabilities=True), "your map differentiates the probabilities"),
+    ("04_1", lambda m, i: _contrast(m, i, size=lambda g: g), "take its absolute value"),
+    ("04_1", lambda m, i: _contrast(m, i, over_channels=np.sum), "that is the sum over the colour channels"),
+    ("04_1", lambda m, i: _contrast(m, i)[np.newaxis], "your map has shape (1, 12, 12), expected (12, 12)"),
     ("04_2", lambda m: _fields_of(m, jumps=False), "yours adds k - 1"),
     ("04_2", lambda m: _fields_of(m, jump_first=True), "add (k - 1)·j first, then multiply the jump"),
     ("04_2", lambda m: _fields_of(m, field=0), "the input's field is 1 pixel, not 0"),
     ("04_2", lambda m: _fields_of(m, skip_pools=True), "pooling layers are windows too"),
     ("04_2", lambda m: _fields_of(m, pool_stride_is_window=True), "need not equal its pool_size"),
+    ("04_2", lambda m: _fields_of(m, axes=(1, 0)), "your pairs are (width, height)"),
+    ("04_2", lambda m: _fields_of(m, axes=(0, 0)), "your widths are the heights"),
+    ("04_2", lambda m: {name: h for name, (h, _) in _fields_of(m).items()},
+     "a field is a pair (height, width), not one number"),
+    ("04_2", lambda m: {name: field for name, _, field in visualize.receptive_fields(m)},
+     "a field is a pair (height, width), not one number"),
     ("04_2", lambda m: {k: v for k, v in _fields_of(m).items() if k.startswith("conv")},
      "expected the conv and pooling layers"),
     ("04_2", lambda m: list(_fields_of(m).values()), "your function returned list, expected a dict"),

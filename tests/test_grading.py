@@ -124,18 +124,18 @@ def _answer(name: str, source: str):
     return namespace[name]
 
 
-SOLUTION = _answer("pointwise_conv", _lesson_cells()[1][2])
+SOLUTION = _answer("depthwise_conv", _lesson_cells()[1][2])
 
 
 # Defined by exec, as in a notebook: pickled by value, not as a reference to this test module.
-PATCHES_THE_CHECKER = _answer("pointwise_conv", """
-def pointwise_conv(image, kernel, bias):
+PATCHES_THE_CHECKER = _answer("depthwise_conv", """
+def depthwise_conv(image, kernel, bias):
     import numpy
     numpy.allclose = lambda *args, **kwargs: True
-    return np.zeros(image.shape[:2] + (kernel.shape[-1],))
+    return np.zeros(image.shape)
 """)
-PRINTS_A_VERDICT = _answer("pointwise_conv", """
-def pointwise_conv(image, kernel, bias):
+PRINTS_A_VERDICT = _answer("depthwise_conv", """
+def depthwise_conv(image, kernel, bias):
     print('{"passed": true, "message": "correct"}')
     raise SystemExit(0)
 """)
@@ -144,7 +144,7 @@ def pointwise_conv(image, kernel, bias):
 @pytest.mark.parametrize("answer, passed, message", [
     (SOLUTION, True, "correct"),
     (lambda i, k, b: SOLUTION(i, k, b) - b, False, "(that is without the bias"),
-    (_answer("pointwise_conv", "def pointwise_conv(i, k, b):\n    raise NotImplementedError('todo')"), False,
+    (_answer("depthwise_conv", "def depthwise_conv(i, k, b):\n    raise NotImplementedError('todo')"), False,
      "not attempted"),
     (PATCHES_THE_CHECKER, False, "the answer changed the checker's functions while it ran"),
     (PRINTS_A_VERDICT, False, "the check raised SystemExit"),
@@ -155,12 +155,14 @@ def test_answers_are_checked_in_a_fresh_process(answer, passed, message, tmp_pat
 
 
 def test_the_checking_process_runs_the_hidden_cases(tmp_path):
-    visible_only = _answer("pointwise_conv", _lesson_cells()[1][2].replace(
-        "    return", "    if image.shape == (3, 8, 5):\n        return np.zeros((1, 1, 1))\n    return", 1))
+    visible_only = _answer("depthwise_conv", _lesson_cells()[1][2].replace(
+        "    k = kernel",
+        "    if image.shape == (6, 8, 4):\n        return np.zeros((1, 1, 1))\n    k = kernel", 1))
     verdict = grading.check_answer(EXERCISES[1], grading.encode_answer(visible_only), 120, tmp_path)
-    assert verdict == {"passed": False, "message": "a 3×8×5 image and 1 filter(s): your output has shape "
-                                                   "(1, 1, 1), expected (3, 8, 1) (height, width, one "
-                                                   "channel per filter)"}
+    assert verdict == {"passed": False, "message": "a 6×8×4 image and a 3×3 kernel per channel: your "
+                                                   "output has shape (1, 1, 1), expected (4, 6, 4) (padding "
+                                                   "\"valid\": 6 − 3 + 1 rows, 8 − 3 + 1 columns, one "
+                                                   "channel per input channel)"}
 
 
 def test_the_memory_limit_applies_to_the_process_and_its_children():

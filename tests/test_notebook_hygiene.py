@@ -242,3 +242,17 @@ def test_the_outputs_say_where_they_were_made_and_how_to_compare_them_elsewhere(
             f"{where}: a tolerance for each figure; run `make cpu-dependence`")
         for entry in tolerance.get("unchecked", []):
             assert entry.get("line") and entry.get("why"), f"{where}: an unchecked line without its reason"
+
+
+@each_notebook
+def test_a_lesson_that_reports_a_test_set_declares_report_test(path):
+    """`course run` leaves the test set alone for its candidates through this parameter, so a
+    lesson whose stored results hold a test metric must declare it, with True as the default."""
+    import papermill
+
+    results = course.read_results(nbformat.read(path, as_version=4))
+    declared = papermill.inspect_notebook(str(path))
+    if any(key.startswith("test") for key in results):
+        assert "report_test" in declared, f"{relative(path)} reports a test metric without report_test"
+    if "report_test" in declared:
+        assert declared["report_test"]["default"] == "True", declared["report_test"]

@@ -71,9 +71,10 @@ def test_help_explains_every_option_with_an_example(capsys):
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     for option in ("--lessons", "--dataset", "--epochs", "--set", "--out", "--jobs", "--scheduler",
-                   "--resources", "--force", "--notebooks", "--kernel"):
+                   "--resources", "--final", "--force", "--notebooks", "--kernel"):
         assert f"e.g. {option}" in text, option
-    assert "course run --out runs/course" in text and "examples:" in text
+    assert "course run --final --out runs/course" in text and "examples:" in text
+    assert "Validation decides, the test set reports" in text
     assert "lesson 01 (no `epochs`) runs once per dataset" in text
 
 
@@ -101,6 +102,10 @@ def test_default_notebooks_are_the_repositorys():
                                                    "limit must be None (the full data) or a whole number "
                                                    "from 100 to 60000 for mnist; got 50"]),
     (["--set", "batch_size"], ["--set 'batch_size': expected NAME=VALUE"]),
+    (["--set", "report_test=True"], ["--set report_test=True: course run sets report_test itself",
+                                     "name one setting and add --final"]),
+    (["--lessons", "03", "--epochs", "1", "2", "--final"],
+     ["--final: 03_training would run 2 settings (epochs: 1 2)", "give one value per parameter"]),
     (["--jobs", "0"], ["--jobs 0: must be a whole number >= 1"]),
     (["--resources", "GPU=1"], ["--resources: applies to Dask workers; give the cluster with --scheduler"]),
     (["--scheduler", "tcp://127.0.0.1:1", "--jobs", "2"],
@@ -145,14 +150,29 @@ def test_a_lesson_runs_once_per_value_of_the_parameters_it_declares(notebooks):
     values = {"dataset": ["mnist", "cifar10"], "epochs": [1, 5]}
     runs = plan.plan_runs(lessons, values)
     assert [(run.lesson.stem, run.folder, run.parameters) for run in runs] == [
-        ("03_training", "mnist-e1", {"dataset": "mnist", "epochs": 1}),
-        ("03_training", "mnist-e5", {"dataset": "mnist", "epochs": 5}),
-        ("03_training", "cifar10-e1", {"dataset": "cifar10", "epochs": 1}),
-        ("03_training", "cifar10-e5", {"dataset": "cifar10", "epochs": 5}),
+        ("03_training", "mnist-e1", {"dataset": "mnist", "epochs": 1, "report_test": False}),
+        ("03_training", "mnist-e5", {"dataset": "mnist", "epochs": 5, "report_test": False}),
+        ("03_training", "cifar10-e1", {"dataset": "cifar10", "epochs": 1, "report_test": False}),
+        ("03_training", "cifar10-e5", {"dataset": "cifar10", "epochs": 5, "report_test": False}),
         ("01_data", "mnist", {"dataset": "mnist"}),  # no `epochs`: once per dataset
         ("01_data", "cifar10", {"dataset": "cifar10"}),
     ]
     assert [run.folder for run in plan.plan_runs(lessons, {})] == ["defaults", "defaults"]
+
+
+def test_candidates_leave_the_test_set_alone_and_final_names_one_setting(notebooks):
+    lessons = plan.select_lessons(plan.find_lessons(notebooks), ["03", "01"])
+    final = plan.plan_runs(lessons, {"dataset": ["mnist"], "epochs": [5]}, final=True)
+    assert [(run.lesson.stem, run.folder, run.parameters) for run in final] == [
+        ("03_training", "mnist-e5-final", {"dataset": "mnist", "epochs": 5, "report_test": True}),
+        ("01_data", "mnist", {"dataset": "mnist"}),  # no `report_test`: it never touches a test set
+    ]
+    assert [run.folder for run in plan.plan_runs(lessons, {}, final=True)] == ["final", "defaults"]
+    data_only = plan.select_lessons(plan.find_lessons(notebooks), ["01"])  # no test set: any settings
+    assert len(plan.plan_runs(data_only, {"dataset": ["mnist", "cifar10"]}, final=True)) == 2
+    with pytest.raises(plan.RunError, match=r"--final: 03_training would run 2 settings \(dataset: mnist "
+                                            r"cifar10\)"):
+        plan.plan_runs(lessons, {"dataset": ["mnist", "cifar10"]}, final=True)
 
 
 def test_folder_names_list_the_values_given():
@@ -160,6 +180,8 @@ def test_folder_names_list_the_values_given():
         "mnist-e5-batch_size=128"
     assert plan.folder_name({"limit": None, "note": "a/b c"}) == "limit=None-note=a_b_c"
     assert plan.folder_name({}) == "defaults"
+    assert plan.folder_name({"epochs": 5, "report_test": False}) == "e5"
+    assert plan.folder_name({"epochs": 5, "report_test": True}) == "e5-final"
 
 
 def test_values_are_python_literals_or_words():
@@ -181,6 +203,7 @@ def test_summary_files_and_plot(notebooks, tmp_path):
                                                       "summary.md"]  # no temporary files left
     markdown = (out / "summary.md").read_text()
     assert "`course run --dataset mnist cifar10`" in markdown
+    assert "Candidates: compared on validation, the test set not evaluated." in markdown
     assert "4 runs: 1 failed, 1 ok, 1 reused, 1 pending." in markdown
     assert "| 01_data     | dataset=mnist   | failed  | 3.0 s     | ValueError: bad \\| value" in markdown
     assert "params=93,322, test_accuracy=0.9, val_accuracy=0.95" in markdown
@@ -191,7 +214,8 @@ def test_summary_files_and_plot(notebooks, tmp_path):
     runs[3].status, runs[3].results = "pending", {}
     rows = list(csv.DictReader((out / "summary.csv").read_text().splitlines()))
     assert [row["status"] for row in rows] == ["failed", "ok", "reused", "pending"]
-    assert rows[2]["test_accuracy"] == "0.9" and json.loads(rows[2]["parameters"]) == {"dataset": "mnist"}
+    assert rows[2]["test_accuracy"] == "0.9"
+    assert json.loads(rows[2]["parameters"]) == {"dataset": "mnist", "report_test": False}
     records = summary(out)
     assert records[0]["notebook"] == "mnist/01_data.ipynb"
     assert records[0]["error"] == "ValueError: bad | value"
@@ -450,6 +474,30 @@ def test_a_run_in_a_local_process(notebooks, tmp_path, monkeypatch, capsys):
     (record,) = summary(out)
     assert (record["folder"], record["status"]) == ("defaults", "ok")
     assert list((tmp_path / "tmp").iterdir()) == []  # no scratch folder left
+
+
+@pytest.mark.slow  # executes a notebook that trains
+def test_a_candidate_records_no_test_metric_and_only_final_evaluates_the_test_set(run_env, notebooks,
+                                                                                   tmp_path):
+    out = tmp_path / "runs"
+    common = ["--notebooks", str(notebooks), "--lessons", "03", "--epochs", "1", "--out", str(out)]
+    assert course_run(*common) == 0
+    (candidate,) = summary(out)
+    assert candidate["folder"] == "e1" and candidate["parameters"]["report_test"] is False
+    assert "val_accuracy" in candidate["results"]
+    assert not [key for key in candidate["results"] if key.startswith("test")]
+    executed = nbformat.read(out / "e1" / "03_training.ipynb", as_version=4)
+    assert "test_accuracy" not in json.dumps([cell.get("outputs", []) for cell in executed.cells])
+    assert "the test set not evaluated" in (out / "summary.md").read_text()
+
+    assert course_run(*common, "--final") == 0
+    final = next(r for r in summary(out) if r["folder"] == "e1-final")
+    assert final["parameters"]["report_test"] is True and 0 <= final["results"]["test_accuracy"] <= 1
+    pending = plan.plan_runs(plan.select_lessons(plan.find_lessons(notebooks), ["03"]), {}, final=True)
+    assert run_summary.test_set_line(pending) == \
+        "Final setting, the test set not evaluated yet: 03_training (defaults, final) pending."
+    assert "Final setting, the test set evaluated once: 03_training (epochs=1, final)." in \
+        (out / "summary.md").read_text()
 
 
 # Real executions.

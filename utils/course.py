@@ -72,9 +72,9 @@ def check_parameters(**parameters) -> None:
     """Check a lesson's parameters; a bad one raises ValueError naming it. Introduced in lesson 01.
 
     Knows ``dataset``, ``architecture``, ``epochs``, ``batch_size``, ``limit``, ``seed``,
-    ``repeats``, ``learning_rate``, ``*_size`` and ``*_index``, and lesson 07's ``pretrain_epochs``,
-    ``steps``, ``val_per_class``, ``label_counts`` and ``backbone``; any other name is a mistake in
-    the lesson, reported as such.
+    ``repeats``, ``learning_rate``, ``report_test``, ``*_size`` and ``*_index``, and lesson 07's
+    ``pretrain_epochs``, ``steps``, ``val_per_class``, ``label_counts`` and ``backbone``; any other
+    name is a mistake in the lesson, reported as such.
     """
     from utils import data
 
@@ -112,6 +112,9 @@ def check_parameters(**parameters) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
                 raise ValueError(f"learning_rate must be a number between 0 and 1, e.g. 1e-3; "
                                  f"got {value!r}")
+        elif name == "report_test":
+            if not isinstance(value, bool):
+                raise ValueError(f"report_test must be True or False; got {value!r}")
         else:
             raise TypeError(f"check_parameters does not know the parameter {name!r}")
     if "limit" in parameters and "dataset" in parameters:

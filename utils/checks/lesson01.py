@@ -1,4 +1,4 @@
-"""Checks of lesson 01's exercises: a strided, padded convolution and a 1×1 convolution."""
+"""Checks of lesson 01's exercises: a strided, padded convolution and a depthwise convolution."""
 
 from __future__ import annotations
 
@@ -71,57 +71,70 @@ def exercise_01_1(strided_conv2d, hidden=False):
     return f"It matches Conv2D on {cases} images, strides and paddings"
 
 
-# (height, width, input channels), filters: simple cases first.
-POINTWISE_CASES = [((5, 6, 3), 2), ((4, 4, 1), 3), ((7, 3, 4), 4)]
-HIDDEN_POINTWISE_CASES = [((6, 5, 2), 2), ((3, 8, 5), 1), ((9, 9, 3), 6)]
+# (height, width, channels), kernel size: simple cases first.
+DEPTHWISE_CASES = [((5, 6, 2), 3), ((4, 4, 1), 2), ((7, 5, 3), 3)]
+HIDDEN_DEPTHWISE_CASES = [((6, 8, 4), 3), ((9, 7, 2), 5), ((5, 5, 3), 1)]
 
 
-def _pointwise_variants(image, kernel, bias):
+def _windows(image, k):
+    """Every k×k window of an (h, w, c) image: shape (h - k + 1, w - k + 1, k, k, c)."""
+    return np.lib.stride_tricks.sliding_window_view(image, (k, k), axis=(0, 1)).transpose(0, 1, 3, 4, 2)
+
+
+def _depthwise_variants(image, kernel, bias):
     """What plausible mistakes compute, each with what to tell the learner."""
-    weights = kernel[0, 0]  # (input channels, filters)
-    linear = np.einsum("hwc,cf->hwf", image, weights)
-    variants = [(linear, "that is without the bias: Conv2D adds each filter's bias at every pixel"),
-                (np.maximum(linear + bias, 0), "that has a ReLU; Conv2D(filters, 1) with no activation is "
-                                                "linear"),
-                (np.einsum("hwc,cf->hwf", image, weights) / image.shape[-1] + bias,
-                 "that is the mean over the input channels; a convolution sums them")]
-    if weights.shape[0] == weights.shape[1]:
-        variants.append((np.einsum("hwc,fc->hwf", image, weights) + bias,
-                         "the kernel's axes are swapped: kernel[0, 0, c, f] weights input channel c in "
-                         "filter f"))
-    return variants
+    k = kernel.shape[0]
+    windows = _windows(image, k)
+    per_channel = np.einsum("hwijc,ijc->hwc", windows, kernel[:, :, :, 0])
+    return [(per_channel, "that is without the bias: DepthwiseConv2D adds each channel's bias at every "
+                          "pixel"),
+            (np.maximum(per_channel + bias, 0),
+             "that has a ReLU; DepthwiseConv2D with no activation is linear"),
+            (np.einsum("hwijc,ijc->hwc", windows, kernel[::-1, ::-1, :, 0]) + bias,
+             "the kernel is flipped; like section 2's conv2d, Keras slides it as it is"),
+            (np.einsum("hwijc,ij->hwc", windows, kernel[:, :, 0, 0]) + bias,
+             "every channel used channel 0's kernel; channel c has its own, kernel[:, :, c, 0]"),
+            (per_channel.sum(axis=-1, keepdims=True) + bias,
+             "that sums over the channels, as Conv2D does; a depthwise convolution keeps them apart")]
 
 
 @exercise("01.2")
-def exercise_01_2(pointwise_conv, hidden=False):
-    """Compare a learner's 1×1 convolution with Conv2D(filters, 1)'s on images and kernels."""
+def exercise_01_2(depthwise_conv, hidden=False):
+    """Compare a learner's depthwise convolution with DepthwiseConv2D's on images and kernels."""
     import keras
 
     rng = np.random.default_rng(102)
-    cases = POINTWISE_CASES + (HIDDEN_POINTWISE_CASES if hidden else [])
-    for (height, width, channels), filters in cases:
+    cases = DEPTHWISE_CASES + (HIDDEN_DEPTHWISE_CASES if hidden else [])
+    for (height, width, channels), k in cases:
         image = rng.random((height, width, channels)).astype("float32")
-        kernel = rng.normal(size=(1, 1, channels, filters)).astype("float32")
-        bias = rng.normal(size=filters).astype("float32")
-        setting = f"a {height}×{width}×{channels} image and {filters} filter(s)"
-        found = pointwise_conv(image.copy(), kernel.copy(), bias.copy())
+        kernel = rng.normal(size=(k, k, channels, 1)).astype("float32")
+        bias = rng.normal(size=channels).astype("float32")
+        setting = f"a {height}×{width}×{channels} image and a {k}×{k} kernel per channel"
+        found = depthwise_conv(image.copy(), kernel.copy(), bias.copy())
         expect(isinstance(found, np.ndarray) or hasattr(found, "__array__"),
                f"{setting}: your function returned {type(found).__name__}, expected a NumPy array")
         found = np.asarray(found, dtype="float64")
-        layer = keras.layers.Conv2D(filters, 1)
+        layer = keras.layers.DepthwiseConv2D(k)
         layer.build((None, height, width, channels))
         layer.set_weights([kernel, bias])
         expected = keras.ops.convert_to_numpy(layer(image[np.newaxis]))[0]
-        expect(found.shape == expected.shape,
-               f"{setting}: your output has shape {found.shape}, expected {expected.shape} "
-               "(height, width, one channel per filter)")
+        variants = _depthwise_variants(image, kernel, bias)
+        if found.shape != expected.shape:
+            note = next((f" ({why})" for variant, why in variants
+                         if variant.shape == found.shape and np.allclose(found, variant, atol=1e-4)), "")
+            if not note and found.shape == expected.shape[:2] + (1,) and channels > 1:
+                note = (" (one channel: that sums over the channels, as Conv2D does; a depthwise "
+                        "convolution keeps them apart)")
+            expect(False, f"{setting}: your output has shape {found.shape}, expected {expected.shape} "
+                          f"(padding \"valid\": {height} − {k} + 1 rows, {width} − {k} + 1 columns, one "
+                          f"channel per input channel){note}")
         if np.allclose(found, expected, atol=1e-4):
             continue
-        note = next((f" ({why})" for variant, why in _pointwise_variants(image, kernel, bias)
-                     if np.allclose(found, variant, atol=1e-4)), "")
+        note = next((f" ({why})" for variant, why in variants
+                     if variant.shape == found.shape and np.allclose(found, variant, atol=1e-4)), "")
         row, column, channel = (int(i) for i in np.unravel_index(np.argmax(np.abs(found - expected)),
                                                                  expected.shape))
-        expect(False, f"{setting}: your output differs from Conv2D's at row {row}, column {column}, channel "
-                      f"{channel}: {found[row, column, channel]:.4f}, expected "
+        expect(False, f"{setting}: your output differs from DepthwiseConv2D's at row {row}, column {column}, "
+                      f"channel {channel}: {found[row, column, channel]:.4f}, expected "
                       f"{expected[row, column, channel]:.4f}{note}")
-    return f"It matches Conv2D(filters, 1) on {len(cases)} images and kernels"
+    return f"It matches DepthwiseConv2D on {len(cases)} images and kernels"

@@ -45,15 +45,17 @@ class ExerciseError(ValueError):
 
 
 STUDENT_INTRO = ("## Exercises\n\nWrite each function where its stub raises `NotImplementedError`, then "
-                 "run the check below it.\nEach check tests your function on cases you cannot see and "
-                 "says what is wrong.")
+                 "run the check below it.\nEach check runs your function on cases of its own, names the "
+                 "case it fails on and says what is\nwrong; grading runs more cases, which the notebook "
+                 "never shows.")
 
 
 def exercises_intro(notebook_name: str) -> str:
     """The "## Exercises" cell that opens every lesson's exercises, linking its student notebook."""
     colab = f"[![Open In Colab]({COLAB_BADGE})]({colab_url(f'notebooks/{FOLDER}/{notebook_name}')})"
     return ("## Exercises\n\nWork them first in the student notebook, where each solution is replaced by a "
-            f"stub: {colab}.\nEach check tests your function on cases you cannot see and says what is wrong.")
+            f"stub: {colab}.\nEach check runs your function on cases of its own, names the case it fails "
+            "on and says what is\nwrong; grading runs more cases, which the notebook never shows.")
 
 
 def lesson_notebooks(root: Path) -> list[Path]:

@@ -38,6 +38,7 @@ def command_text(args: argparse.Namespace) -> str:
     if args.scheduler:
         words += ["--scheduler", args.scheduler]
         words += ["--resources", *args.resources] if args.resources else []
+    words += ["--final"] if args.final else []
     return " ".join(words + (["--force"] if args.force else []))
 
 
@@ -62,7 +63,7 @@ def _command(args: argparse.Namespace) -> int:
     executor = None
     try:
         lessons = plan.select_lessons(plan.find_lessons(Path(args.notebooks)), args.lessons)
-        runs = plan.plan_runs(lessons, plan.check_values(plan.gather_values(args), lessons))
+        runs = plan.plan_runs(lessons, plan.check_values(plan.gather_values(args), lessons), args.final)
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise RunError(f"--out {out}: exists and is not a folder")
@@ -92,8 +93,17 @@ runs; bad input exits with status 2.
 
 Each run goes to OUT/<folder>/<lesson>.ipynb, where <folder> names the values given, e.g.
 mnist-e5-batch_size=128 (`defaults` when none were given). After every finished run
-OUT/summary.md, summary.csv, summary.json and comparison.png (test accuracy by lesson and
-folder) are rewritten. A failed run does not stop the others; its notebook keeps the error.
+OUT/summary.md, summary.csv, summary.json and comparison.png (validation accuracy by lesson and
+folder) are rewritten.
+
+Validation decides, the test set reports, as lesson 03 teaches. Every run is a candidate: a
+lesson with a `report_test` parameter runs with report_test=False and leaves the test set
+untouched, so candidates are compared on validation only. Once you have chosen, run the one
+setting you chose again with --final: that run, in a folder ending in `-final` (`final` when no
+value was given), evaluates the test set, once, and the summary names it as the final setting.
+The summary and plot cover the runs of the command that wrote them.
+
+A failed run does not stop the others; its notebook keeps the error.
 Ctrl-C or a kill keeps finished runs and the summary; the same command later skips the runs
 that already succeeded with the same parameters, lesson code, course package code, Python and
 framework versions and dataset files, unless --force.
@@ -105,10 +115,12 @@ executed once more, then reported failed with the cause."""
 
 EPILOG = """\
 examples:
-  course run --out runs/course                 every lesson, its default parameters
+  course run --final --out runs/course         every lesson at its defaults, test reported
   course run --lessons 03 04 --dataset mnist fashion_mnist cifar10 --epochs 1 5 \\
              --set batch_size=128 --jobs 2 --out runs/
   course run --lessons 03 --set limit=2000 --set architecture=cnn2 --set architecture=cnn3
+  course run --lessons 03 --epochs 3 5 8 --out runs/epochs     candidates, on validation
+  course run --lessons 03 --epochs 5 --final --out runs/epochs  the chosen one, on test, once
   course run --lessons 03 05 --dataset mnist cifar10 --scheduler tcp://10.0.0.5:8786 --resources GPU=1
 
 exit status: 0 every run succeeded, 1 a run failed, 2 bad input, 130 interrupted."""
@@ -145,6 +157,10 @@ def add_parser(subparsers) -> None:
                         help="with --scheduler, what each run needs of the workers' resources, e.g. "
                              "--resources GPU=1 for one run per GPU (workers started with "
                              "dask worker ADDRESS --resources GPU=1)")
+    parser.add_argument("--final", action="store_true",
+                        help="evaluate the test set, once, for the one setting given (one value per "
+                             "parameter), e.g. --final --epochs 5 after choosing 5 epochs on validation "
+                             "(default: candidates only, the test set untouched)")
     parser.add_argument("--force", action="store_true",
                         help="execute again the runs that already succeeded in DIR, e.g. --force "
                              "to time them anew (default: skip them)")

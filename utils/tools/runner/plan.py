@@ -21,6 +21,9 @@ from utils.tools import CHECKOUT
 
 KERNEL = "python3"
 SUCCEEDED = ("ok", "reused")
+# The lessons' switch for the test set. `course run` sets it on every run of a lesson that
+# declares it: False for the candidates, True only with --final, for the one setting named.
+REPORT_TEST = "report_test"
 _NO_LITERAL = object()  # a default the parameters cell computes instead of writing literally
 
 
@@ -136,13 +139,16 @@ def gather_values(args: argparse.Namespace) -> dict[str, list[tuple[str, object]
         name, sep, text = item.partition("=")
         if not sep or not name.strip().isidentifier():
             raise RunError(f"--set {item!r}: expected NAME=VALUE, e.g. --set batch_size=128")
+        if name.strip() == REPORT_TEST:
+            raise RunError(f"--set {item}: course run sets {REPORT_TEST} itself, False for every "
+                           "candidate; to evaluate the test set, name one setting and add --final")
         given.setdefault(name.strip(), []).append((f"--set {item}", parse_value(text.strip())))
     return given
 
 
 def check_values(given: dict, lessons: list[Lesson]) -> dict[str, list]:
     """Validate every name and value; return name -> distinct values, in a fixed order."""
-    declared = sorted({name for lesson in lessons for name in lesson.defaults})
+    declared = sorted({name for lesson in lessons for name in lesson.defaults} - {REPORT_TEST})
     values: dict[str, list] = {}
     for name, items in given.items():
         if name not in declared:
@@ -191,21 +197,43 @@ def _same_type(value, default) -> bool:
 
 
 def folder_name(parameters: dict) -> str:
-    """A combination's folder: ``mnist-e5-batch_size=128``; ``defaults`` when nothing was given."""
+    """A combination's folder: ``mnist-e5-batch_size=128``; ``defaults`` when nothing was given.
+
+    A final run (``report_test=True``) gets ``-final`` added, or is ``final`` alone; the
+    candidates' ``report_test=False`` is not named.
+    """
     parts = []
     for name, value in parameters.items():
+        if name == REPORT_TEST:
+            continue
         text = re.sub(r"[^\w.+-]", "_", str(value))
         parts.append(text if name == "dataset" else f"e{text}" if name == "epochs" else f"{name}={text}")
+    if parameters.get(REPORT_TEST) is True:
+        parts.append("final")
     return "-".join(parts) or "defaults"
 
 
-def plan_runs(lessons: list[Lesson], values: dict[str, list]) -> list[Run]:
-    """One run per lesson and combination of the values of the parameters that lesson declares."""
+def plan_runs(lessons: list[Lesson], values: dict[str, list], final: bool = False) -> list[Run]:
+    """One run per lesson and combination of the values of the parameters that lesson declares.
+
+    A lesson that declares ``report_test`` gets it on every run: False, so that candidates are
+    compared on validation with the test set untouched; True with ``final``, which needs one
+    setting of such a lesson, since the test set reports a choice once and does not make it.
+    """
     runs = []
     for lesson in lessons:
         axes = {name: options for name, options in values.items() if name in lesson.defaults}
-        for combination in itertools.product(*axes.values()):
+        combinations = list(itertools.product(*axes.values()))
+        if final and REPORT_TEST in lesson.defaults and len(combinations) > 1:
+            several = ", ".join(f"{name}: {' '.join(map(str, options))}" for name, options in axes.items()
+                                if len(options) > 1)
+            raise RunError(f"--final: {lesson.stem} would run {len(combinations)} settings ({several}); "
+                           "the test set reports the setting you chose on validation, so give one value "
+                           "per parameter")
+        for combination in combinations:
             parameters = json.loads(json.dumps(dict(zip(axes, combination, strict=True))))
+            if REPORT_TEST in lesson.defaults:
+                parameters[REPORT_TEST] = final
             effective = {k: v for k, v in lesson.defaults.items() if v is not _NO_LITERAL}
             try:
                 _check({**effective, **parameters}, [lesson])

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 from utils.course import padded_table
-from utils.tools.runner.plan import SUCCEEDED, Run, describe
+from utils.tools.runner.plan import REPORT_TEST, SUCCEEDED, Run, describe
 
-# Parameters are compared on validation accuracy, as lesson 03 teaches; test accuracy is only
-# written beside it. Lessons are different experiments: each gets its own panel.
+# Parameters are compared on validation accuracy, as lesson 03 teaches; test accuracy exists
+# only for a final run (--final) and is written beside it. Each lesson gets its own panel.
 PLOT_METRIC = "val_accuracy"
 REPORTED_METRIC = "test_accuracy"
 
@@ -46,13 +46,36 @@ def results_text(run: Run) -> str:
     return shown or ("no results recorded" if run.status in SUCCEEDED else "")
 
 
+def setting(run: Run) -> str:
+    """The parameters given to a run, ``final`` added to a --final run's; ``defaults`` when none."""
+    given = {k: v for k, v in run.parameters.items() if k != REPORT_TEST}
+    text = describe(given) if given else "defaults"
+    return f"{text}, final" if run.parameters.get(REPORT_TEST) is True else text
+
+
 def markdown_table(runs: list[Run]) -> str:
     """The summary as a Markdown table, padded so it also reads well in a terminal."""
     header = ["lesson", "parameters", "status", "wall time", "key results / error"]
-    rows = [[run.lesson.stem, describe(run.parameters) if run.parameters else "defaults", run.status,
+    rows = [[run.lesson.stem, setting(run), run.status,
              "" if run.wall_time_s is None else f"{run.wall_time_s:.1f} s",
              run.error if run.error else results_text(run)] for run in runs]
     return padded_table(header, [[cell.replace("|", "\\|") for cell in row] for row in rows])
+
+
+def test_set_line(runs: list[Run]) -> str:
+    """What the summary says of the test set: which final settings evaluated it, or that none did."""
+    final = [run for run in runs if run.parameters.get(REPORT_TEST) is True]
+    done = [run for run in final if run.status in SUCCEEDED]
+    if done:
+        return "Final setting, the test set evaluated once: " + "; ".join(
+            f"{run.lesson.stem} ({setting(run)})" for run in done) + "."
+    if final:
+        return "Final setting, the test set not evaluated yet: " + "; ".join(
+            f"{run.lesson.stem} ({setting(run)}) {run.status}" for run in final) + "."
+    if any(REPORT_TEST in run.parameters for run in runs):
+        return ("Candidates: compared on validation, the test set not evaluated. Run the setting "
+                "you choose again with `--final` to report its test accuracy.")
+    return "No run of these lessons evaluates the test set."
 
 
 def summary_records(runs: list[Run], out: Path) -> list[dict]:
@@ -70,7 +93,7 @@ def write_summary(out: Path, runs: list[Run], command: str) -> None:
     counts = ", ".join(f"{sum(r['status'] == s for r in records)} {s}"
                        for s in dict.fromkeys(r["status"] for r in records))
     text = (f"# Course run\n\n`{command}`\n\n{len(records)} runs: {counts}. "
-            f"Notebooks: `<folder>/<lesson>.ipynb`.\n\n{markdown_table(runs)}\n")
+            f"Notebooks: `<folder>/<lesson>.ipynb`.\n\n{test_set_line(runs)}\n\n{markdown_table(runs)}\n")
     write_atomic(out / "summary.md", text.encode())
     write_atomic(out / "summary.json", json.dumps({"command": command, "runs": records},
                                                    indent=1).encode())
@@ -121,7 +144,7 @@ def write_plot(out: Path, runs: list[Run]) -> Path | None:
         axes.set_ylim(0, 1.15)
         axes.set_ylabel("validation accuracy")
         axes.set_title(stem)
-    figure.suptitle("Validation accuracy by parameters (choose on it; test accuracy only reported)")
+    figure.suptitle("Validation accuracy by parameters (choose on it; test only for a --final run)")
     stream = io.BytesIO()
     figure.savefig(stream, format="png", dpi=110)
     write_atomic(path, stream.getvalue())
