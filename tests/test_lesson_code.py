@@ -103,7 +103,7 @@ def function_source(node: ast.FunctionDef) -> str:
     return ast.unparse(bare).replace("visualize.", "")
 
 
-@pytest.mark.parametrize("name", ["saliency_map", "grad_cam"])
+@pytest.mark.parametrize("name", ["saliency_map", "grad_cam_units", "grad_cam"])
 def test_lesson_04_attributions_are_the_functions_of_utils(name):
     in_lesson = function_source(lesson_node("04", ast.FunctionDef, name))
     in_utils = function_source(ast.parse(inspect.getsource(getattr(visualize, name))).body[0])
@@ -167,6 +167,7 @@ MODULES = {"data": data, "models": models, "training": training, "plots": plots,
            "visualize": visualize, "regularize": regularize, "detection": detection, "scenes": scenes,
            "transfer": transfer}
 COPIES = {"models.dense_only": "02", "visualize.saliency_map": "04", "visualize.grad_cam": "04",
+          "visualize.grad_cam_units": "04",
           "regularize.early_stopping": "05", "training.compile_model": "03",
           "detection.box_iou": "08", "detection.non_max_suppression": "08",
           "detection.average_precision": "08", "detection.class_ious": "08",

@@ -187,7 +187,7 @@ def forward_to_logits(model: keras.Model, pixels, layer_name: str | None = None)
     return maps, logits
 
 
-# saliency_map and grad_cam are lesson 04's code, word for word (a test checks it).
+# saliency_map, grad_cam_units and grad_cam are lesson 04's code, word for word (a test checks it).
 
 def saliency_map(model, image, class_index):
     """|∂ class score / ∂ pixel|, the largest over colour channels. Introduced in lesson 04."""
@@ -200,15 +200,23 @@ def saliency_map(model, image, class_index):
     return tf.reduce_max(tf.abs(gradient), axis=-1).numpy()
 
 
-def grad_cam(model, image, class_index, layer_name):
-    """Grad-CAM of one class at one conv layer, placed on the image, in [0, 1]. Introduced in lesson 04."""
+def grad_cam_units(model, image, class_index, layer_name):
+    """Grad-CAM of one class at one conv layer: one value per unit of the layer's map.
+
+    Introduced in lesson 04.
+    """
     pixels = tf.convert_to_tensor(image[np.newaxis])
     with tf.GradientTape() as tape:
         maps, logits = forward_to_logits(model, pixels, layer_name)
         score = logits[0, class_index]  # the class score before the softmax
     gradients = tape.gradient(score, maps)[0]  # ∂ score / ∂ each value of each feature map
     weights = tf.reduce_mean(gradients, axis=(0, 1))  # one weight per map: its mean gradient
-    heat = tf.nn.relu(tf.reduce_sum(maps[0] * weights, axis=-1)).numpy()  # weighted sum, positive part
+    return tf.nn.relu(tf.reduce_sum(maps[0] * weights, axis=-1)).numpy()  # weighted sum, positive part
+
+
+def grad_cam(model, image, class_index, layer_name):
+    """Grad-CAM of one class at one conv layer, placed on the image, in [0, 1]. Introduced in lesson 04."""
+    heat = grad_cam_units(model, image, class_index, layer_name)
     centres = unit_centres(model, layer_name)  # the pixel each unit's receptive field is centred on
     pixels = np.arange(image.shape[0])
     heat = np.array([np.interp(pixels, centres, row) for row in heat])  # each row, to the image width
