@@ -7,10 +7,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages: the real Fashion-MNIST (offline default dataset) and, for the
-# browser test, Chromium.
+# Debian packages: the real Fashion-MNIST (offline default dataset), for the browser test
+# Chromium, for the grader's sandbox bubblewrap.
 COURSE_DEBS := dataset-fashion-mnist
-TEST_DEBS := dataset-fashion-mnist chromium
+TEST_DEBS := dataset-fashion-mnist chromium bubblewrap
 
 comma := ,
 .PHONY: cpu-dependence test-foreign

@@ -59,7 +59,7 @@ def bottleneck(project: str = "when needed", add: bool = True, relus=(True, True
     return block
 
 
-@pytest.mark.parametrize("answer, message", [
+WRONG_06_1 = [
     (bottleneck("never"), "raised ValueError.*needs a 1×1 convolution with the block's stride"),
     (bottleneck("always"), "2,432 parameters, expected 1,280. A block that keeps the shape needs no proj"),
     (bottleneck("when needed", add=False), "no Add layer"),
@@ -68,7 +68,10 @@ def bottleneck(project: str = "when needed", add: bool = True, relus=(True, True
     (bottleneck(relus=(True, True, False)), "the ReLU after the sum is missing"),
     (bottleneck(relu_first=True), "the ReLUs come after the batch norms, not between convolution and batch"),
     (bottleneck(first_stride=True), "the stride goes on the 3×3 convolution, not on the first 1×1"),
-])
+]
+
+
+@pytest.mark.parametrize("answer, message", WRONG_06_1)
 def test_bottleneck_mistakes_are_named(answer, message):
     with pytest.raises(checks.ExerciseFailed, match=message):
         checks.exercise_06_1(answer, hidden=True)
@@ -96,13 +99,16 @@ def without_multiplier(h, w, c_in, c_out, kernel, stride=1, depth_multiplier=1, 
     return params, math.ceil(h / stride) * math.ceil(w / stride) * (kernel * kernel * c_in + c_in * c_out)
 
 
-@pytest.mark.parametrize("answer, message", [
+WRONG_06_2 = [
     (conv2d_counts, "18,496 parameters; Keras has 2,400. That is Conv2D's count"),
     (counted_at_input, "counted at the input size 15×15; with stride 2 the output is 8×8"),
     (without_multiplier, "depth_multiplier 2.*parameters; Keras has"),
     (lambda *args, **kw: 2400, "return a tuple \\(parameters, macs\\)"),
     (rounded_down, "You rounded the output size down"),
-])
+]
+
+
+@pytest.mark.parametrize("answer, message", WRONG_06_2)
 def test_separable_count_mistakes_are_named(answer, message):
     with pytest.raises(checks.ExerciseFailed, match=message):
         checks.exercise_06_2(answer, hidden=True)

@@ -54,7 +54,7 @@ def _retarget(relu=False, freeze="all", compiled=True, rate=None, cut="gap", act
     return retarget
 
 
-@pytest.mark.parametrize("answer, message", [
+WRONG_07_1 = [
     (_retarget(relu=True), r"not softmax\(features · kernel \+ bias\).*no other activation"),
     (_retarget(activation=None), r"not softmax\(features · kernel \+ bias\)"),
     (_retarget(freeze="none"),
@@ -63,7 +63,10 @@ def _retarget(relu=False, freeze="all", compiled=True, rate=None, cut="gap", act
     (_retarget(compiled=False), "your model is not compiled"),
     (_retarget(rate=1e-3), r"learning rate is 0.001, expected the 0.03 asked for"),
     (_retarget(cut="old head"), "reads 3 features, expected the 8 of the gap layer"),
-])
+]
+
+
+@pytest.mark.parametrize("answer, message", WRONG_07_1)
 def test_exercise_07_1_rejects(answer, message):
     with pytest.raises(checks.ExerciseFailed, match=message):
         checks.exercise_07_1(answer, hidden=True)
@@ -104,13 +107,16 @@ def sorts_blocks_as_text(backbone, count):
         layer.trainable = layer.name.split("_")[0] in top and not isinstance(layer, layers.BatchNormalization)
 
 
-@pytest.mark.parametrize("answer, message", [
+WRONG_07_2 = [
     (leaves_the_parent_frozen, "a frozen parent model hides the weights of its trainable layers"),
     (unfreezes_the_bottom, r"layer block1_conv1 is trainable; expected it frozen: only block4 should train"),
     (unfreezes_batch_norm_too, r"\(batch normalization\) is trainable; keep batch normalization frozen"),
     (unfreezes_everything, r"layer stem_conv is trainable; expected it frozen"),
     (sorts_blocks_as_text, r"only block10, block11 should train \(block10 comes after block9"),
-])
+]
+
+
+@pytest.mark.parametrize("answer, message", WRONG_07_2)
 def test_exercise_07_2_rejects(answer, message):
     with pytest.raises(checks.ExerciseFailed, match=message):
         checks.exercise_07_2(answer, hidden=True)

@@ -87,7 +87,7 @@ def test_a_correct_nms_passes():
     checks.exercise_08_1(nms_with(), hidden=True)
 
 
-@pytest.mark.parametrize("wrong, message", [
+WRONG_08_1 = [
     (nms_with(read="corners"), "two boxes 4 wide.* read as corners"),
     (nms_with(read="centre"), "different widths.* read as the box's centre"),
     (nms_with(all_above=True), "chain.* kept \\[0\\], expected \\[0, 2\\]:.* suppressed ones included"),
@@ -103,7 +103,10 @@ def test_a_correct_nms_passes():
     (lambda boxes, scores, iou_threshold=0.5: nms_with()(boxes, scores, iou_threshold)[::-1],
      "the right boxes, but list them best score first"),
     (fails_with_no_boxes, "no boxes at all.* raised ValueError.* return an empty list"),
-])
+]
+
+
+@pytest.mark.parametrize("wrong, message", WRONG_08_1)
 def test_wrong_nms_answers_are_rejected_with_the_reason(wrong, message):
     with pytest.raises(ExerciseFailed, match=message):
         checks.exercise_08_1(wrong, hidden=True)
@@ -140,7 +143,7 @@ def test_a_correct_class_iou_passes():
 IGNORED_STILL_COUNT = "still counts the pixels whose true label is 255:.* not only out of the true one"
 
 
-@pytest.mark.parametrize("wrong, message", [
+WRONG_08_2 = [
     (ious_with(leave_out="true only"), IGNORED_STILL_COUNT),
     (ious_with(leave_out="none"), IGNORED_STILL_COUNT),
     (ious_with(leave_out="as background"), "counted the pixels labelled 255 as background"),
@@ -150,7 +153,10 @@ IGNORED_STILL_COUNT = "still counts the pixels whose true label is 255:.* not on
     (lambda t, p, k, ignore=255: ious_with()(t, p, k, ignore)[:-1], r"shape \(4,\), expected \(5,\)"),
     (ious_with(hard_coded=255), "ignore label is 99,.* labelled 255 whatever the ignore argument is"),
     (without_the_ignore_argument, "refused ignore=99"),
-])
+]
+
+
+@pytest.mark.parametrize("wrong, message", WRONG_08_2)
 def test_wrong_class_ious_are_rejected_with_the_reason(wrong, message):
     with pytest.raises(ExerciseFailed, match=message):
         checks.exercise_08_2(wrong, hidden=True)

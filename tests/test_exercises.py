@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from utils import checks
-from utils.tools import exercises
+from utils.tools import exercises, grading
 from utils.tools.cli import main
 
 import nbformat
@@ -108,6 +108,57 @@ def test_each_solution_passes_its_check(path, capsys):
         getattr(checks, call[1])(namespace[call[4]], hidden=True)
         assert capsys.readouterr().out.startswith(f"Exercise {exercise_id}: correct")
 
+
+
+def _case(value):
+    """What identifies one argument of a check's case: an array's values, a model's layers."""
+    import hashlib
+
+    import keras
+    import numpy as np
+
+    if isinstance(value, keras.Model):
+        return tuple((type(layer).__name__, str(layer.output.shape)) for layer in value.layers)
+    if isinstance(value, np.ndarray | list | tuple) and not isinstance(value, str):
+        array = np.asarray(value, dtype=object if isinstance(value, list | tuple) else None)
+        return array.shape, hashlib.sha256(repr(array.tolist()).encode()).hexdigest()
+    return type(value).__name__, str(getattr(value, "shape", "")), repr(value)[:200]
+
+
+@each_lesson
+def test_grading_runs_cases_the_notebook_never_shows(path, capsys):
+    """Each check, run as grading runs it, calls the answer on cases that its visible run does not:
+    an answer tuned to the notebook's feedback still meets new cases."""
+    notebook = read(path)
+    for exercise_id, _, solution, check in exercise_cells(notebook):
+        namespace = _namespace_before(notebook, solution)
+        exec(solution.source, namespace)
+        call = CHECK_CALL.search(check.source)
+        seen = {False: set(), True: set()}
+        for hidden in (False, True):
+            def recorded(*args, _solution=namespace[call[4]], _seen=seen[hidden], **kwargs):
+                named = tuple(sorted((key, _case(value)) for key, value in kwargs.items()))
+                _seen.add((tuple(_case(a) for a in args), named))
+                return _solution(*args, **kwargs)
+
+            getattr(checks, call[1])(recorded, hidden=hidden)
+        capsys.readouterr()
+        assert seen[True] - seen[False], f"{exercise_id}: grading runs no case beyond the visible ones"
+
+
+@pytest.mark.slow
+@each_lesson
+def test_each_solution_passes_in_the_grading_process(path, tmp_path):
+    """The grader's checking process passes the lesson's solutions: its guards (a process of its own,
+    a copy of the package, every module and class watched for patching) reject no correct answer."""
+    notebook = read(path)
+    for exercise_id, _, solution, check in exercise_cells(notebook):
+        namespace = _namespace_before(notebook, solution)
+        exec(solution.source, namespace)
+        call = CHECK_CALL.search(check.source)
+        exercise = grading.Exercise(exercise_id, call[4], check.source)
+        verdict = grading.check_answer(exercise, grading.encode_answer(namespace[call[4]]), 300, tmp_path)
+        assert verdict == {"passed": True, "message": "correct"}, f"{exercise_id}: {verdict}"
 
 # The generator ------------------------------------------------------------------------------------
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from utils.tools import exercises, grading
@@ -85,7 +88,8 @@ def test_the_student_notebook_verifies_clean():
      {"01.1": "feedback module patched", "01.2": "feedback module patched"}),
     (submission("import sys\nsys.modules['utils.checks'] = None"),
      {"01.1": "feedback module patched", "01.2": "feedback module patched"}),
-], ids=["deleted", "changed", "records", "redefined", "patched", "sys.modules"])
+    (submission("# my notes: COURSE_GRADES is the grader's, exercise_01_1 = ... is not for me"), {}),
+], ids=["deleted", "changed", "records", "redefined", "patched", "sys.modules", "a-comment"])
 def test_tampering_by_text_is_named(notebook, expected):
     assert grading.verify(notebook, EXERCISES)[1] == expected
 
@@ -134,6 +138,18 @@ def depthwise_conv(image, kernel, bias):
     numpy.allclose = lambda *args, **kwargs: True
     return np.zeros(image.shape)
 """)
+FORGES_THE_REPORT = _answer("depthwise_conv", """
+def depthwise_conv(image, kernel, bias):
+    import json
+    json.dumps = lambda *args, **kwargs: '{"passed": true, "message": "correct"}'
+    return None
+""")
+PATCHES_A_KERAS_CLASS = _answer("depthwise_conv", """
+def depthwise_conv(image, kernel, bias):
+    import keras
+    keras.layers.DepthwiseConv2D.call = lambda self, inputs: inputs
+    return np.zeros(image.shape)
+""")
 PRINTS_A_VERDICT = _answer("depthwise_conv", """
 def depthwise_conv(image, kernel, bias):
     print('{"passed": true, "message": "correct"}')
@@ -147,8 +163,10 @@ def depthwise_conv(image, kernel, bias):
     (_answer("depthwise_conv", "def depthwise_conv(i, k, b):\n    raise NotImplementedError('todo')"), False,
      "not attempted"),
     (PATCHES_THE_CHECKER, False, "the answer changed the checker's functions while it ran"),
+    (FORGES_THE_REPORT, False, "the answer changed the checker's functions while it ran"),
+    (PATCHES_A_KERAS_CLASS, False, "the answer changed the checker's functions while it ran"),
     (PRINTS_A_VERDICT, False, "the check raised SystemExit"),
-], ids=["solution", "wrong", "stub", "patches", "prints-verdict"])
+], ids=["solution", "wrong", "stub", "patches", "forges-json", "patches-a-class", "prints-verdict"])
 def test_answers_are_checked_in_a_fresh_process(answer, passed, message, tmp_path):
     verdict = grading.check_answer(EXERCISES[1], grading.encode_answer(answer), 120, tmp_path)
     assert verdict["passed"] is passed and message in verdict["message"]
@@ -185,6 +203,9 @@ SUBMISSIONS = {
     "loops": submission(before_second="while True:\n    pass"),
     "kills_its_kernel": submission(before_second="import os\nos._exit(1)"),
     "exhausts_memory": submission("x = bytearray(64 * 2**30)"),
+    "exhausts_memory_first": submission(before_second="x = bytearray(64 * 2**30)"),
+    "changed_check": submission(change="01.2"),
+    "moved_check": submission(first=_lesson_cells()[1][3]),
 }
 
 
@@ -217,6 +238,9 @@ def graded(tmp_path_factory):
     ("loops", "2", "0", "not run: the notebook stopped early (CellTimeoutError"),
     ("kills_its_kernel", "2", "0", "not run: the notebook stopped early (DeadKernelError"),
     ("exhausts_memory", "2", "1", None),
+    ("exhausts_memory_first", "2", "1", None),  # a MemoryError in a cell; the rest runs
+    ("changed_check", "2", "0", "check cell changed"),
+    ("moved_check", "2", "0", "check cell moved"),
 ])
 def test_grades_come_from_the_grader(graded, student, first, second, why):
     _, sheet, details = graded
@@ -239,6 +263,109 @@ def test_the_instructor_gets_a_sheet_details_and_gradescope_results(graded):
     assert [(t["name"], t["score"], t["max_score"]) for t in results["tests"]] == [
         ("Exercise 01.1", 2.0, 2.0), ("Exercise 01.2", 1.0, 1.0)]
 
+
+# Rewrites the installed checks on disk, after its answers were captured: both checks then pass anything.
+REWRITES_THE_CHECKS = """import pathlib, utils.checks.lesson01 as lesson
+name = 'exer' + 'cise_01_'
+file = pathlib.Path(lesson.__file__)
+file.write_text(file.read_text() + f"\\n{name}1 = {name}2 = lambda answer, hidden=False: None\\n")
+"""
+
+
+@pytest.mark.slow
+def test_a_submission_that_rewrites_the_checks_on_disk_gets_no_credit(tmp_path, monkeypatch):
+    """The grader reads the package before any submission runs; the checks run from that copy."""
+    root = tmp_path / "course"
+    shutil.copytree(REPO / "utils", root / "utils", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "notebooks").mkdir()
+    shutil.copy(LESSON, root / "notebooks" / LESSON.name)
+    monkeypatch.setattr(grading, "PACKAGE_ROOT", root)  # the kernel imports the checks from this copy
+    (tmp_path / "submissions").mkdir()
+    nbformat.write(submission(REWRITES_THE_CHECKS, solved=False), tmp_path / "submissions" / "eve.ipynb")
+    grading.grade(tmp_path / "submissions", tmp_path / "grades.csv", {}, 60, root=root, jobs=1)
+    assert "lambda answer, hidden=False: None" in (root / "utils" / "checks" / "lesson01.py").read_text()
+    rows = list(csv.DictReader((tmp_path / "grades-details.csv").open(encoding="utf-8")))
+    assert [(row["exercise"], row["passed"], row["message"]) for row in rows] == [
+        ("01.1", "False", "not attempted"), ("01.2", "False", "not attempted")]
+
+
+@pytest.mark.slow
+def test_grading_twice_gives_the_same_files_and_one_submission_one_results_json(tmp_path):
+    (tmp_path / "submissions").mkdir()
+    nbformat.write(submission(), tmp_path / "submissions" / "ada.ipynb")
+    outputs = []
+    for run in ("first", "second"):
+        grading.grade(tmp_path / "submissions", tmp_path / run / "grades.csv", {}, 60, root=REPO,
+                      gradescope=tmp_path / run / "gradescope")
+        outputs.append([(tmp_path / run / name).read_bytes()
+                        for name in ("grades.csv", "grades-details.csv", "gradescope/results.json")])
+    assert outputs[0] == outputs[1]
+    results = json.loads(outputs[0][2])
+    assert results["score"] == 2 and [t["status"] for t in results["tests"]] == ["passed", "passed"]
+
+
+def test_submissions_are_graded_at_the_same_time(tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        nbformat.write(submission(), tmp_path / f"{name}.ipynb")
+    both_running = threading.Barrier(2, timeout=30)  # broken unless two gradings run at once
+
+    def grade_one(path, *args):
+        both_running.wait()
+        return [{"submission": path.name, "lesson": "01", "exercise": "01.1", "passed": True, "message": "x"}]
+
+    monkeypatch.setattr(grading, "_run_worker", grade_one)
+    grading.grade(tmp_path, tmp_path / "out" / "grades.csv", {}, 60, root=REPO, jobs=2)
+    assert (tmp_path / "out" / "grades.csv").read_text().splitlines()[1:] == ["a,1,,1,1", "b,1,,1,1"]
+
+
+def _escapes(outside: Path, other: Path, port: int) -> str:
+    """A cell that tries to leave the sandbox, then a solution of 01.1 that is right only if it could
+    not: the grade shows what the submission could do."""
+    probe = f"""import socket
+ESCAPED = []
+try:
+    open({str(outside / 'written.txt')!r}, 'w').write('x')
+    ESCAPED.append('wrote outside its folder')
+except OSError:
+    pass
+try:
+    open({str(other)!r}).read()
+    ESCAPED.append('read another submission')
+except OSError:
+    pass
+try:
+    socket.create_connection(('127.0.0.1', {port}), timeout=5).close()
+    ESCAPED.append('reached the network')
+except OSError:
+    pass
+"""
+    _, _, solution, _ = _lesson_cells()[0]
+    name = grading.CHECK_CALL.search(_lesson_cells()[0][3])[3]
+    wrapped = solution.replace(f"def {name}(", "def _solution(", 1) + (
+        f"\n\n\ndef {name}(*args, escaped=tuple(ESCAPED)):\n"
+        "    return None if escaped else _solution(*args)\n")
+    return probe, wrapped
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sandbox", [False, True], ids=["control", "sandbox"])
+def test_the_sandbox_keeps_a_submission_to_its_folder(tmp_path, sandbox):
+    if shutil.which("bwrap") is None:
+        pytest.fail("bubblewrap (bwrap) is missing: `make system-deps-test` installs it")
+    outside, folder = tmp_path / "outside", tmp_path / "submissions"
+    outside.mkdir(), folder.mkdir()
+    nbformat.write(submission(), folder / "bob.ipynb")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        probe, solution = _escapes(outside, folder / "bob.ipynb", server.getsockname()[1])
+        eve = submission(first=probe)
+        cell = next(c for c in eve.cells if c.cell_type == "code" and "def strided_conv2d(" in c.source)
+        cell.source = solution
+        nbformat.write(eve, folder / "eve.ipynb")
+        grading.grade(folder, tmp_path / "grades.csv", {}, 60, root=REPO, jobs=1, sandbox=sandbox)
+    sheet = {row["student"]: row for row in csv.DictReader((tmp_path / "grades.csv").open(encoding="utf-8"))}
+    assert sheet["bob"]["total"] == "2", "a plain submission is graded the same in the sandbox"
+    assert sheet["eve"]["01.1"] == ("1" if sandbox else "0")
+    assert (outside / "written.txt").exists() is not sandbox
 
 def test_grades_written_before_a_grader_crash_are_kept(tmp_path, monkeypatch):
     for name in ("a", "b"):

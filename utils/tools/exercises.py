@@ -232,7 +232,8 @@ def _command(args) -> int:
             count = grading.grade(Path(args.submissions), Path(args.out), parameters, args.timeout, root=root,
                                   lesson=args.lesson, points=grading.parse_points(args.points),
                                   jobs=args.jobs, memory_gb=args.memory_gb,
-                                  gradescope=Path(args.gradescope) if args.gradescope else None)
+                                  gradescope=Path(args.gradescope) if args.gradescope else None,
+                                  sandbox=args.sandbox)
             print(f"graded {count} submission(s) into {args.out}")
     except ExerciseError as error:
         print(f"course exercises {args.action}: error: {error}", file=sys.stderr)
@@ -281,4 +282,7 @@ def add_parser(subparsers) -> None:
     grade_parser.add_argument("--gradescope", metavar="DIR",
                               help="also write Gradescope's results.json: DIR/results.json for one "
                                    "submission, DIR/<name>/results.json for several")
+    grade_parser.add_argument("--sandbox", action="store_true",
+                              help="grade each submission in a bubblewrap sandbox: files read-only but "
+                                   "its own folder, the other submissions hidden, no network")
     parser.set_defaults(handler=_command)

@@ -10,15 +10,20 @@ For each submission, in a process of its own (a memory limit, its own working di
    tags it with a nonce drawn for this run, and compares the kernel's checks with the package's
    files (a redefined check or patched feedback module is reported).
 3. Each captured answer is checked in a fresh Python process per exercise (``python -I``), with
-   the check module imported from the installed course package, visible and hidden cases, seeded.
-   The verdict comes back over a pipe that only the grader reads. What the submission's kernel
-   printed, wrote, patched or defined is never read as a grade: the kernel only hands over answers,
-   and an answer is only credited when the instructor's check passes on it.
+   the check module imported from a copy of the course package that the grader read before any
+   submission ran (a submission that rewrites the package's files on disk changes nothing), visible
+   and hidden cases, seeded. The verdict comes back over a pipe that only the grader reads, written
+   by functions bound before the answer runs. What the submission's kernel printed, wrote, patched
+   or defined is never read as a grade: the kernel only hands over answers, and an answer is only
+   credited when the instructor's check passes on it.
 
-Limits: the answer's own code runs inside the checking process when the check calls it, so an
-answer written to attack the checker at that moment (walk the caller's frames, write to its
-pipe) is not stopped; a check on the checker's functions after each call catches plain
-patching. Everything runs as the instructor's user: run untrusted submissions in a container.
+Limits: the answer's own code runs inside the checking process when the check calls it. After the
+check, every module's and every class's attributes are compared with what they were before: a
+guarded module (numpy, math, builtins, json, os, keras.ops, the checks) changed in any way, or any
+function replaced by code from outside the installed libraries, fails the answer. An answer written
+to attack the checker from the inside while it runs (walk the caller's frames, write to its pipe,
+exit early) is not stopped. Everything runs as the instructor's user: run untrusted submissions in
+a container.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,6 +107,19 @@ def infer_lesson(notebook) -> str | None:
     return numbers.most_common(1)[0][0] if numbers else None
 
 
+def _without_comments(source: str) -> str:
+    """A cell's code without its comments (a comment that names a check tampers with nothing)."""
+    import io
+    import tokenize
+
+    try:
+        tokens = [token for token in tokenize.generate_tokens(io.StringIO(source).readline)
+                  if token.type != tokenize.COMMENT]
+        return tokenize.untokenize(tokens)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return source  # not Python (a magic, a syntax error): searched as it is
+
+
 def verify(notebook, exercises: list[Exercise]) -> tuple[dict[str, int], dict[str, str]]:
     """(exercise id → index of its verified check cell, exercise id → why it gets no credit)."""
     cells = [(i, cell.source) for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
@@ -123,6 +142,7 @@ def verify(notebook, exercises: list[Exercise]) -> tuple[dict[str, int], dict[st
     for i, source in cells:
         if i in verified:
             continue
+        source = _without_comments(source)
         for pattern, group, reason in TAMPERING:
             for match in pattern.finditer(source):
                 named = [f"{match[group]}.{match[group + 1]}"] if group else (
@@ -221,63 +241,113 @@ def captured_answers(executed, nonce: str) -> tuple[dict[str, dict], int | None]
     return reports, unfinished
 
 
-_CHECKER = '''\
-import base64, builtins, io, json, math, os, random, sys, contextlib
-spec = json.loads(sys.stdin.read())
-sys.path.insert(0, spec["root"])
-random.seed(0)
-import numpy as np
-np.random.seed(0)
-import keras
-keras.utils.set_random_seed(0)
-import cloudpickle
-from utils import checks
-from utils.checks import feedback
-check = getattr(checks, spec["check"])
-lesson = sys.modules["utils.checks.lesson" + spec["check"][9:11]]
-guarded = [np, math, builtins, feedback, lesson, keras.ops, checks]
-keys = [sorted(vars(module)) for module in guarded]
-def snapshot():
-    return [(name, id(value), id(getattr(value, "__code__", None)))
-            for module, names in zip(guarded, keys) for name in names
-            for value in [vars(module).get(name)]] + [id(check), id(check.__code__)]
-before = snapshot()
-try:
-    answer = cloudpickle.loads(base64.b64decode(spec["payload"]))
-    with contextlib.redirect_stdout(io.StringIO()):
-        check(answer, hidden=True)
-    verdict = {"passed": True, "message": "correct"}
-except feedback.ExerciseFailed as failure:
-    verdict = {"passed": False, "message": str(failure).split(": ", 1)[-1]}
-except NotImplementedError:
-    verdict = {"passed": False, "message": "not attempted"}
-except BaseException as error:
-    verdict = {"passed": False, "message": f"the check raised {type(error).__name__}: {error}"[:300]}
-if snapshot() != before:
-    verdict = {"passed": False, "message": "the answer changed the checker's functions while it ran"}
-os.write(spec["fd"], (spec["nonce"] + json.dumps(verdict) + "\\n").encode())
-'''
+_CHECKER = """\
+import base64, builtins, contextlib, io, json, math, os, random, sys
 
 
-def check_answer(exercise: Exercise, payload: str, timeout: int, cwd: Path) -> dict:
-    """Run the package's check on one answer in a fresh process; its verdict comes over a pipe."""
+def run():
+    spec = json.loads(sys.stdin.read())
+    # What reports the verdict is bound before the answer runs: patching json or os cannot forge it.
+    write, dumps, fd, nonce = os.write, json.dumps, spec.pop("fd"), spec.pop("nonce")
+    sys.path.insert(0, spec["root"])
+    random.seed(0)
+    import numpy as np
+    np.random.seed(0)
+    import keras
+    keras.utils.set_random_seed(0)
+    import cloudpickle
+    import utils
+    from utils import checks
+    from utils.checks import feedback
+    if not os.path.realpath(utils.__file__).startswith(os.path.realpath(spec["root"]) + os.sep):
+        raise RuntimeError(f"the checks came from {utils.__file__}, not from the grader's copy")
+    check = getattr(checks, spec["check"])
+    lesson = sys.modules["utils.checks.lesson" + spec["check"][9:11]]
+    guarded = [np, math, builtins, json, os, feedback, lesson, keras.ops, checks]
+    ours = (spec["root"], sys.prefix, sys.base_prefix)
+
+    def foreign(value):
+        code = getattr(value, "__code__", None) or getattr(getattr(value, "__func__", None), "__code__", None)
+        return code is not None and not os.path.realpath(code.co_filename).startswith(ours)
+
+    def snapshot():
+        # Every module's and every class's attributes; the guarded modules' by identity.
+        found = {}
+        for module_name, module in list(sys.modules.items()):
+            names = getattr(module, "__dict__", None)
+            for name, value in list(names.items()) if isinstance(names, dict) else []:
+                found[module_name, name] = value
+                if isinstance(value, type) and value.__module__ == module_name:
+                    for attribute, member in list(vars(value).items()):
+                        found[module_name, name, attribute] = member
+        return found
+
+    def changed(before, after):
+        # Rebound or added: in a guarded module, anything; elsewhere, code from outside the libraries.
+        strict = {module.__name__ for module in guarded}
+        return sorted(str(key) for key, value in after.items()
+                      if (key not in before or before[key] is not value)
+                      and (key[0] in strict or foreign(value)))
+
+    before = snapshot()
+    try:
+        answer = cloudpickle.loads(base64.b64decode(spec["payload"]))
+        with contextlib.redirect_stdout(io.StringIO()):
+            check(answer, hidden=True)
+        verdict = {"passed": True, "message": "correct"}
+    except feedback.ExerciseFailed as failure:
+        verdict = {"passed": False, "message": str(failure).split(": ", 1)[-1]}
+    except NotImplementedError:
+        verdict = {"passed": False, "message": "not attempted"}
+    except BaseException as error:
+        verdict = {"passed": False, "message": f"the check raised {type(error).__name__}: {error}"[:300]}
+    if changed(before, snapshot()) or getattr(checks, spec["check"]) is not check:
+        verdict = {"passed": False, "message": "the answer changed the checker's functions while it ran"}
+    write(fd, (nonce + dumps(verdict) + "\\n").encode())
+
+
+run()
+"""
+
+
+def package_snapshot(root: Path = PACKAGE_ROOT) -> dict[str, str]:
+    """The course package's source (path under ``root`` → text). The grader reads it once, before any
+    submission runs, and each check runs from a fresh copy of it: a submission that rewrites the
+    package's files on disk changes nothing that grading runs."""
+    return {path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
+            for path in sorted((root / "utils").rglob("*.py"))}
+
+
+def _write_package(package: dict[str, str], folder: Path) -> None:
+    for relative, text in package.items():
+        target = folder / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def check_answer(exercise: Exercise, payload: str, timeout: int, cwd: Path,
+                 package: dict[str, str] | None = None) -> dict:
+    """Run the package's check on one answer in a fresh process; its verdict comes over a pipe.
+    The check is imported from a fresh copy of ``package`` (by default the package as it is now)."""
     nonce = secrets.token_hex(16)
     read_end, write_end = os.pipe()
-    spec = {"root": str(PACKAGE_ROOT), "check": f"exercise_{exercise.id.replace('.', '_')}",
-            "payload": payload, "fd": write_end, "nonce": nonce}
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "COURSE_"))}
     env.update(PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen([sys.executable, "-I", "-c", _CHECKER], stdin=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write_end,),
-                               cwd=cwd, env=env, start_new_session=True)
-    os.close(write_end)
-    try:
-        _, stderr = process.communicate(json.dumps(spec).encode(), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process.pid)
-        process.wait()
-        os.close(read_end)
-        return {"passed": False, "message": f"the check did not finish within {timeout} s"}
+    with tempfile.TemporaryDirectory(prefix="checks-") as root:
+        _write_package(package if package is not None else package_snapshot(), Path(root))
+        spec = {"root": root, "check": f"exercise_{exercise.id.replace('.', '_')}",
+                "payload": payload, "fd": write_end, "nonce": nonce}
+        process = subprocess.Popen([sys.executable, "-I", "-c", _CHECKER], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write_end,),
+                                   cwd=cwd, env=env, start_new_session=True)
+        os.close(write_end)
+        try:
+            _, stderr = process.communicate(json.dumps(spec).encode(), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            process.wait()
+            os.close(read_end)
+            return {"passed": False, "message": f"the check did not finish within {timeout} s"}
     with os.fdopen(read_end, "rb") as pipe:
         lines = pipe.read().decode(errors="replace").splitlines()
     verdicts = [json.loads(line[len(nonce):]) for line in lines if line.startswith(nonce)]
@@ -296,8 +366,10 @@ def _kill_group(pid: int) -> None:
 
 
 def grade_submission(path: Path, lesson: Path | None, parameters: dict, timeout: int,
-                     kernel: str = "python3", scratch: Path | None = None) -> list[dict]:
-    """Grade one submission: one row per exercise of its lesson (points not applied)."""
+                     kernel: str = "python3", scratch: Path | None = None,
+                     package: dict[str, str] | None = None) -> list[dict]:
+    """Grade one submission: one row per exercise of its lesson (points not applied). The checks run
+    from ``package`` (``package_snapshot()``, read before the submission runs, by default)."""
     import nbformat
     import papermill
 
@@ -310,6 +382,7 @@ def grade_submission(path: Path, lesson: Path | None, parameters: dict, timeout:
     if lesson is None:
         return [{"submission": name, "lesson": "", "exercise": "", "passed": False,
                  "message": "no exercise of any lesson found: check cells missing"}]
+    package = package if package is not None else package_snapshot()
     exercises = lesson_exercises(lesson)
     placed, problems = verify(notebook, exercises)
     nonce = secrets.token_hex(16)
@@ -338,7 +411,7 @@ def grade_submission(path: Path, lesson: Path | None, parameters: dict, timeout:
             elif set(report.get("tampered", [])):
                 verdict = {"passed": False, "message": sorted(set(report["tampered"]))[0]}
             elif "payload" in report:
-                verdict = check_answer(exercise, report["payload"], timeout, work)
+                verdict = check_answer(exercise, report["payload"], timeout, work, package)
             elif "error" in report:
                 verdict = {"passed": False, "message": report["error"]}
             elif stopped:
@@ -357,27 +430,60 @@ def _limit_memory(gigabytes: float | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _worker(argv: list[str]) -> int:
-    """``python -m utils.tools.grading SPEC.json``: grade one submission, write its rows as JSON."""
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+def _worker() -> int:
+    """``python -m utils.tools.grading`` with its spec on standard input: grade one submission, write
+    its rows as JSON. The course package comes with the spec, as the grader read it at the start."""
+    spec = json.loads(sys.stdin.read())
     _limit_memory(spec["memory_gb"])
     lesson = Path(spec["lesson"]) if spec["lesson"] else None
     rows = grade_submission(Path(spec["path"]), lesson, spec["parameters"], spec["timeout"],
-                            scratch=Path(spec["scratch"]))
+                            scratch=Path(spec["scratch"]), package=spec["package"])
     Path(spec["out"]).write_text(json.dumps(rows), encoding="utf-8")
     return 0
 
 
+def sandbox_command(folder: Path, submission: Path) -> list[str]:
+    """bubblewrap's command line for one submission's grading: every file read-only, a fresh /tmp,
+    only the submission's own folder writable, the other submissions hidden, no network, and
+    nothing left running when the grader stops."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise GradingError("--sandbox needs bubblewrap (bwrap): `apt-get install bubblewrap` on Debian "
+                           "or Ubuntu, `dnf install bubblewrap` on Fedora")
+    command = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    others = submission.resolve().parent
+    if not any(path.is_relative_to(others) for path in (PACKAGE_ROOT, Path(sys.prefix).resolve())):
+        command += ["--tmpfs", str(others), "--ro-bind", str(submission.resolve()), str(submission.resolve())]
+    command += ["--bind", str(folder), str(folder), "--unshare-all", "--die-with-parent", "--new-session"]
+    for name, sub in (("HOME", "home"), ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                      ("MPLCONFIGDIR", "matplotlib"), ("COURSE_MODEL_CACHE", "models")):
+        (folder / sub).mkdir(exist_ok=True)
+        command += ["--setenv", name, str(folder / sub)]
+    return [*command, "--"]
+
+
+def check_sandbox() -> None:
+    """Fail early, with bubblewrap's reason, where it cannot start (no user namespaces, say)."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "s.ipynb").write_text("{}", encoding="utf-8")
+        done = subprocess.run([*sandbox_command(Path(folder), Path(folder) / "s.ipynb"), "true"],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        raise GradingError(f"--sandbox: bubblewrap cannot start here: {done.stderr.strip()[:300]}")
+
+
 def _run_worker(path: Path, lesson: Path | None, parameters: dict, timeout: int, memory_gb: float | None,
-                scratch: Path) -> list[dict]:
-    """Grade one submission in its own process group; a worker that hangs past its budget is killed."""
+                scratch: Path, package: dict[str, str] | None = None, sandbox: bool = False) -> list[dict]:
+    """Grade one submission in its own process group; a worker that hangs past its budget is killed.
+    With ``sandbox``, in bubblewrap's sandbox (``sandbox_command``)."""
     import nbformat
 
     folder = Path(tempfile.mkdtemp(dir=scratch, prefix=path.stem + "-"))
-    spec, out = folder / "spec.json", folder / "rows.json"
-    spec.write_text(json.dumps({"path": str(path), "lesson": str(lesson) if lesson else "", "out": str(out),
-                                "parameters": parameters, "timeout": timeout, "memory_gb": memory_gb,
-                                "scratch": str(folder)}), encoding="utf-8")
+    out = folder / "rows.json"
+    spec = json.dumps({"path": str(path), "lesson": str(lesson) if lesson else "", "out": str(out),
+                       "parameters": parameters, "timeout": timeout, "memory_gb": memory_gb,
+                       "scratch": str(folder),
+                       "package": package if package is not None else package_snapshot()})
     try:
         cells = len(nbformat.read(path, as_version=4).cells)
     except Exception:
@@ -385,10 +491,13 @@ def _run_worker(path: Path, lesson: Path | None, parameters: dict, timeout: int,
     budget = timeout * (cells + 10) + 300
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(PACKAGE_ROOT)}
     env.pop("COURSE_GRADES", None)
-    process = subprocess.Popen([sys.executable, "-m", "utils.tools.grading", str(spec)], env=env,
+    command = [sys.executable, "-m", "utils.tools.grading"]
+    if sandbox:
+        command = [*sandbox_command(folder, path), *command]
+    process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        _, stderr = process.communicate(timeout=budget)
+        _, stderr = process.communicate(spec.encode(), timeout=budget)
     except subprocess.TimeoutExpired:
         _kill_group(process.pid)
         process.wait()
@@ -432,9 +541,10 @@ def find_lesson(root: Path, number: str | None) -> Path | None:
 
 def grade(submissions: Path, out: Path, parameters: dict, timeout: int, *, root: Path,
           lesson: str | None = None, points: dict[str, float] | None = None, jobs: int | None = None,
-          memory_gb: float | None = 8.0, gradescope: Path | None = None) -> int:
+          memory_gb: float | None = 8.0, gradescope: Path | None = None, sandbox: bool = False) -> int:
     """Grade every notebook in ``submissions``, in parallel, into the CSV ``out`` (one row per
-    student, one column per exercise), its details next to it, and Gradescope results if asked."""
+    student, one column per exercise), its details next to it, and Gradescope results if asked.
+    ``sandbox`` grades each submission in bubblewrap's sandbox (``sandbox_command``)."""
     import nbformat
 
     paths = sorted(submissions.glob("*.ipynb"))
@@ -461,13 +571,16 @@ def grade(submissions: Path, out: Path, parameters: dict, timeout: int, *, root:
     details_path = out.with_name(out.stem + "-details.csv")
     results: dict[Path, list[dict]] = {}
     jobs = max(1, jobs or os.cpu_count() or 1)
+    package = package_snapshot(root)  # before any submission runs
+    if sandbox:
+        check_sandbox()
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch, \
             details_path.open("w", newline="", encoding="utf-8") as details, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
         writer = csv.DictWriter(details, fieldnames=DETAIL_FIELDS)
         writer.writeheader()
         futures = {pool.submit(_run_worker, path, lessons[path], parameters, timeout, memory_gb,
-                               Path(scratch)): path for path in paths}
+                               Path(scratch), package, sandbox): path for path in paths}
         for future in futures:  # in name order; each is written as soon as it and those before are done
             path = futures[future]
             rows = [_scored(row, points) for row in future.result()]
@@ -514,4 +627,4 @@ def encode_answer(answer) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(_worker(sys.argv[1:]))
+    sys.exit(_worker())
