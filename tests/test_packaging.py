@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import nbformat
+import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -77,6 +79,22 @@ def test_lowest_constraints_pin_the_lower_bounds_of_pyproject():
     assert not drift, f"pin differs from pyproject.toml's lower bound (pin, bound): {drift}"
     assert "-c .ci/lowest-constraints.txt" in (REPO / "Makefile").read_text(), "make test-lowest must use it"
 
+
+
+def test_colab_pins_are_inside_pyproject_ranges_and_the_drift_lane_uses_them():
+    pins = {}
+    for line in (REPO / ".ci" / "colab-pins.txt").read_text().splitlines():
+        if line.split("#")[0].strip():
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", f"colab-pins.txt: pin with ==, not {line!r}"
+            pins[requirement.name] = Version(spec.version)
+    assert {"tensorflow", "keras", "numpy"} <= set(pins)
+    declared = {r.name: r.specifier for r in requirements()}
+    outside = {name: f"{pin} not in {declared[name]}" for name, pin in pins.items()
+               if not declared[name].contains(pin)}
+    assert not outside, f"Colab ships versions that pyproject.toml refuses: {outside}"
+    assert "-c .ci/colab-pins.txt" in (REPO / "Makefile").read_text(), "make test-colab must use it"
 
 def test_python_and_lowest_versions_agree_everywhere():
     python = pyproject()["requires-python"].removeprefix(">=")
@@ -206,6 +224,10 @@ def test_markers_are_strict_and_declared():
 # The one documented use of a dependency's private API each, in a function with its own test.
 PRIVATE_API_WRAPPERS = {("benchmarks/train_speed.py", "tensorflow_built_with_onednn"),  # test_benchmark
                         ("tests/keras_format_files.py", "_Python2Pickler")}  # test_data
+# Modules of a dependency that its documentation does not offer, whatever their names look like.
+INTERNAL_MODULES = ("distributed.comm",)
+# Calls that reach an attribute by a name given as a string.
+BY_NAME = {"getattr", "setattr", "hasattr", "delattr"}
 
 
 def private_uses(path: Path, local: set[str]) -> list[str]:
@@ -219,6 +241,12 @@ def private_uses(path: Path, local: set[str]) -> list[str]:
         private = False
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
             private = ast.unparse(node.value) not in ("self", "cls")
+        elif isinstance(node, ast.Call) and len(node.args) >= 2:
+            called = ast.unparse(node.func).split(".")[-1]
+            name = node.args[1]
+            private = (called in BY_NAME and isinstance(name, ast.Constant) and isinstance(name.value, str)
+                       and name.value.startswith("_") and not name.value.startswith("__")
+                       and ast.unparse(node.args[0]).split(".")[0] not in {"self", "cls", *local})
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             is_from = isinstance(node, ast.ImportFrom)
             modules = [node.module or ""] if is_from else [alias.name for alias in node.names]
@@ -226,6 +254,7 @@ def private_uses(path: Path, local: set[str]) -> list[str]:
             foreign = [m for m in modules if m.split(".")[0] not in local and m != "__future__"]
             private = any(part.startswith("_") or part in ("src", "python")  # keras.src, tensorflow.python
                           for m in foreign for part in m.split(".")[1:]) or \
+                any(f"{m}.".startswith(f"{internal}.") for m in foreign for internal in INTERNAL_MODULES) or \
                 bool(foreign and any(n.startswith("_") and not n.startswith("__") for n in names))
         if private and not scope:
             found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
@@ -238,7 +267,45 @@ def private_uses(path: Path, local: set[str]) -> list[str]:
 
 def test_no_private_api_of_a_dependency_outside_its_one_wrapper():
     files = [*(REPO / "utils").rglob("*.py"), *(REPO / "tests").glob("*.py"),
-             *(REPO / "benchmarks").glob("*.py"), *(REPO / "website").rglob("*.py")]
+             *(REPO / "notebooks").glob("*.py"), *(REPO / "benchmarks").glob("*.py"),
+             *(REPO / "website").rglob("*.py"), *(REPO / ".ci").glob("*.py")]
     local = {"utils"} | {path.stem for path in files}
     found = [use for path in files for use in private_uses(path, local)]
     assert not found, "private APIs: use a public one, or wrap it in one function:\n" + "\n".join(found)
+
+
+def _bin(folder: Path, tools: dict[str, str | None]) -> str:
+    """A PATH of one folder: each tool a link to the real one (None) or a small script."""
+    folder.mkdir()
+    for name, script in tools.items():
+        if script is None:
+            (folder / name).symlink_to(shutil.which(name))
+        else:
+            (folder / name).write_text(f"#!/bin/sh\n{script}\n")
+            (folder / name).chmod(0o755)
+    return str(folder)
+
+
+@pytest.mark.parametrize("tools, reason", [
+    ({}, "no apt-get here"),
+    ({"apt-get": "exit 3", "id": "echo 1000"}, "not root, and no sudo"),
+    ({"apt-get": "exit 3", "id": "echo 1000", "sudo": "exit 1"}, "not root, and sudo needs a password"),
+], ids=["no-apt-get", "no-sudo", "sudo-with-a-password"])
+def test_system_packages_are_left_out_with_the_reason_and_the_make_target_goes_on(tmp_path, tools, reason):
+    path = _bin(tmp_path / "bin", {"bash": None, "dpkg-query": None, "grep": None, **tools})
+    done = subprocess.run(["bash", str(REPO / ".ci" / "debian-packages.sh"), "no-such-package", "bash"],
+                          env={"PATH": path}, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"not installing no-such-package: {reason}"), done.stdout
+    assert "install them by other means" in done.stdout
+
+
+def test_the_private_api_check_sees_names_given_as_strings_and_internal_modules(tmp_path, monkeypatch):
+    monkeypatch.setitem(globals(), "REPO", tmp_path)
+    probe = tmp_path / "probe.py"
+    probe.write_text("import sys, urllib.request\nfrom distributed.comm.addressing import parse_address\n"
+                     "getattr(sys, '_base_executable', None)\n"
+                     "def patch(monkeypatch):\n    monkeypatch.setattr(urllib.request, '_opener', None)\n"
+                     "getattr(sys, 'executable')\n")
+    assert [use.split(": ", 1)[0] for use in private_uses(probe, {"utils"})] == [
+        "probe.py:2", "probe.py:3", "probe.py:5"]

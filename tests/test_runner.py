@@ -268,6 +268,8 @@ def test_the_fingerprint_covers_the_course_code_the_frameworks_and_the_data(kera
     assert f"keras=={keras.__version__}" in versions["keras"]
     assert f"numpy=={numpy.__version__}" in versions["numpy"]
     assert [version.split("==")[1] for version in versions["tensorflow"]] == [tf.__version__]
+    assert {"scipy", "sklearn", "matplotlib", "papermill", "ipykernel"} <= set(versions)
+    assert all(versions.values()), f"a framework whose distribution was not found: {versions}"
 
     mnist = keras_home / "datasets" / "mnist.npz"
     sums = fingerprint.environment(["mnist", "mnist"])["datasets"]
@@ -824,10 +826,11 @@ def dask_cluster(tmp_path_factory, test_keras_env):
     from distributed import Client
 
     folder = tmp_path_factory.mktemp("dask")
-    for name in ("started", "tmp"):
+    for name in ("started", "ended", "tmp"):
         (folder / name).mkdir()
     env = {**os.environ, **test_keras_env, "COURSE_MODEL_CACHE": str(folder / "model-cache"),
            "RUNNER_TEST_STARTED": str(folder / "started"), "RUNNER_TEST_RELEASE": str(folder / "release"),
+           "RUNNER_TEST_ENDED": str(folder / "ended"),
            "TMPDIR": str(folder / "tmp"),
            "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_VALIDATION_INTERVAL": "1s"}  # see the runner-gone test
     scheduler_file = folder / "scheduler.json"
@@ -886,7 +889,9 @@ def test_resources_send_each_run_to_a_worker_that_offers_them(notebooks, dask_cl
     # Both ran on the GPU worker, though the others were idle; one after the other (one GPU, two threads).
     first, second = sorted(dask_cluster.started.glob("g*"), key=lambda path: path.stat().st_mtime_ns)
     assert [marker_pids(marker)[1] for marker in (first, second)] == [gpu_worker.pid] * 2
-    assert second.stat().st_mtime - first.stat().st_mtime >= 1.9  # the first waits 2 s after its marker
+    # The second started after the first had ended (its end marker), not merely after it started.
+    first_ended = dask_cluster.folder / "ended" / first.name
+    assert first_ended.stat().st_mtime_ns <= second.stat().st_mtime_ns
     with Client(dask_cluster.address, timeout="30s") as client:
         gpu = next(address for address, info in client.scheduler_info()["workers"].items()
                    if info["name"] == "worker-gpu")
@@ -953,6 +958,7 @@ def test_a_dask_worker_killed_mid_run_loses_no_finished_run(notebooks, dask_clus
     records = {r["folder"]: r for r in summary(out)}
     assert result == [0], printed  # the scheduler hands the lost run to the other worker: no failure
     assert f"restarted 02_wait [{lost}] on tcp://127.0.0.1:" in printed
+    assert printed.count("restarted 02_wait") == 1, "only the lost run is restarted, once"
     assert [r["status"] for r in records.values()] == ["ok"] * 3
     again = nbformat.read(out / records[lost]["notebook"], as_version=4)
     assert f"waited {lost.split('-')[0][5:]}" in str(again.cells)  # executed to the end, elsewhere

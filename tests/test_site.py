@@ -57,9 +57,10 @@ def site() -> Path:
 
 
 def _copy_sources(target: Path) -> Path:
-    for folder in ("notebooks", "lessons", "website", "utils"):
+    for folder in ("notebooks", "lessons", "website", "utils", "docs"):
         shutil.copytree(REPO / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "README.md", target / "README.md")
+    for name in ("README.md", "CONTRIBUTING.md"):
+        shutil.copy(REPO / name, target / name)
     return target
 
 
@@ -167,6 +168,19 @@ def test_no_broken_link_or_anchor(site, tmp_path):
     assert [p.split(": ", 1)[1] for p in problems] == [
         "<a> missing.html points to a missing file", "#nowhere: no id 'nowhere' in index.html",
         "<img> loads https://example.org/x.png from another host"]
+
+
+def test_the_landing_page_introduces_every_lesson_from_its_page(site):
+    source = (SITE.parent / f"{SITE.name}-source" / "index.md").read_text(encoding="utf-8")
+    introductions = source.split("## What the lessons teach", 1)[1].split("\n## ", 1)[0]
+    for lesson in load_lessons(REPO):
+        assert f"**[{heading(lesson)}](lessons/{lesson['path'].stem}.ipynb)**" in introductions
+        assert builder.overview(lesson) in introductions, f"{lesson['path'].name}: its overview"
+
+
+def test_the_pages_come_from_their_own_sources_not_the_readme():
+    assert "README.md" not in builder.source_hashes(REPO)
+    assert set(builder.DOCUMENTS) == {"website/index.md", "docs/instructors.md", "CONTRIBUTING.md"}
 
 
 def test_landing_table_comes_from_the_lesson_pages(site):
@@ -334,6 +348,8 @@ def test_every_page_in_chromium(site, tmp_path, chromium):
                 open_page(page, watch, f"{server.base}instructors.html", "instructors.png")
                 assert page.get_by_role("heading", name="Re-running lessons: the course runner").is_visible()
                 assert page.get_by_text("papermill").first.is_visible()
+                open_page(page, watch, f"{server.base}contributing.html", "contributing.png")
+                assert page.get_by_role("heading", name="Adding a lesson").is_visible()
 
                 # Full-text search (Sphinx's index, in the browser): an objective's words find its lesson.
                 last = lessons[-1]

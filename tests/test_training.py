@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from utils import models, training
 
@@ -23,6 +24,37 @@ def test_key_does_not_depend_on_models_built_before():
                                     dict(num_classes=4)])
 def test_every_optional_field_changes_the_key(change):
     assert replace(RESNET, **change).key() != RESNET.key()
+
+
+@pytest.mark.parametrize("change", ["tensorflow", "code", "data", "extra checksums"])
+def test_what_a_trained_model_depends_on_changes_the_key(change, monkeypatch, tmp_path):
+    """Lesson 04 loads lesson 03's model by its key: after an upgrade, a change to the course's
+    code or other data files, a stale model must not be loaded as current."""
+    from utils import data
+
+    import tensorflow as tf
+
+    before = RESNET.key()
+    if change == "tensorflow":
+        monkeypatch.setattr(tf, "__version__", tf.__version__ + ".post1")
+    elif change == "code":
+        copy = tmp_path / "utils"
+        copy.mkdir()
+        for path in Path(training.__file__).parent.glob("*.py"):
+            (copy / path.name).write_bytes(path.read_bytes())
+        assert training.code_hash(copy) == training.code_hash()
+        (copy / "data.py").write_text((copy / "data.py").read_text() + "\n# one line more\n")
+        monkeypatch.setattr(training, "code_hash", lambda: _ORIGINAL_CODE_HASH(copy))
+    elif change == "data":
+        spec = data.get_spec("mnist")
+        other = replace(spec, files=(replace(spec.files[0], sha256="0" * 64), *spec.files[1:]))
+        monkeypatch.setitem(data.DATASETS, "mnist", other)
+    else:
+        monkeypatch.setenv(data.EXTRA_CHECKSUMS_ENV, str(tmp_path / "checksums.json"))
+    assert RESNET.key() != before
+
+
+_ORIGINAL_CODE_HASH = training.code_hash
 
 
 def test_build_applies_widths_classes_and_momentum():

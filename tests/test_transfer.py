@@ -128,7 +128,7 @@ def test_offline_imagenet_backbone_names_the_cause_and_the_default(tmp_path, mon
     assert caught.value.__cause__ is None and caught.value.__suppress_context__ is False
 
 
-def test_failed_download_is_reported_without_a_deep_traceback(tmp_path, monkeypatch):
+def test_failed_download_is_reported_without_a_deep_traceback(tmp_path, monkeypatch, request):
     # A real failed download: Keras's downloader goes through a proxy where nothing listens.
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -137,8 +137,10 @@ def test_failed_download_is_reported_without_a_deep_traceback(tmp_path, monkeypa
         monkeypatch.setenv(name, proxy)
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    # urlopen caches its opener, proxies included: a fresh one here, the old one back afterwards.
-    monkeypatch.setattr(urllib.request, "_opener", None)
+    # urlopen caches its opener, proxies included: none before this test, so that the next call builds
+    # one with the proxy above, and none after it, so that later calls build one without it.
+    urllib.request.install_opener(None)
+    request.addfinalizer(lambda: urllib.request.install_opener(None))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.delenv(data.OFFLINE_ENV, raising=False)
     with pytest.raises(transfer.BackboneNotAvailableError, match="the download failed: URL fetch failure") \

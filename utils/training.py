@@ -75,8 +75,12 @@ class TrainingConfig:
         return model
 
     def key(self) -> str:
-        """A hash of the configuration and of the architecture's layer configuration."""
+        """A hash of what the trained model depends on: the configuration, the architecture's layer
+        configuration, the course's code, the dataset's files and the TensorFlow and Keras versions.
+        A change to any of them trains a new model instead of loading a stale one."""
         from utils import data
+
+        import tensorflow as tf
 
         model = self.build(data.get_spec(self.dataset).input_shape)
         # An input layer's automatic name counts the models built so far: leave it out.
@@ -85,7 +89,10 @@ class TrainingConfig:
                   for layer in model.layers]
         fields = {name: value for name, value in asdict(self).items()
                   if value is not None or name not in _OPTIONAL_FIELDS}
-        text = json.dumps({**fields, "layers": layers, "keras": keras.__version__}, sort_keys=True)
+        data_files = [file.sha256 for file in data.get_spec(self.dataset).files]
+        text = json.dumps({**fields, "layers": layers, "keras": keras.__version__,
+                           "tensorflow": tf.__version__, "code": code_hash(), "data": data_files,
+                           "extra_checksums": os.environ.get(data.EXTRA_CHECKSUMS_ENV, "")}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
@@ -102,6 +109,15 @@ class TrainingConfig:
 
 
 _OPTIONAL_FIELDS = ("widths", "num_classes", "task", "bn_momentum")
+
+
+def code_hash(package: Path | None = None) -> str:
+    """SHA-256 of the course package's modules (``utils/*.py``): what builds, trains and feeds a model."""
+    package = package or Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def model_cache_dir() -> Path:

@@ -5,8 +5,10 @@
 
 Each lesson page is the lesson's notebook with its stored outputs (the ones nbval checks),
 the objectives from its lesson page after the title, and the lesson page's quiz at the end.
-The landing page's table comes from utils.tools.lessons.lesson_table, as the README's does; the
-instructors' page is a set of README sections. Sphinx renders it all; the hashes of every
+Every other page has a source of its own: the landing page is website/index.md, with the lesson
+table of utils.tools.lessons.lesson_table (as in the README) and each lesson's overview from its
+page; the instructors' page is docs/instructors.md and the contributors' CONTRIBUTING.md. Sphinx
+renders it all; the hashes of every
 source file go into build-sources.json, so a build older than its sources can be told apart.
 """
 
@@ -24,7 +26,7 @@ import time
 from pathlib import Path
 
 from utils import course
-from utils.tools.lessons import heading, lesson_table, load_lessons
+from utils.tools.lessons import heading, lesson_table, load_lessons, replace_block
 
 import nbformat
 
@@ -32,12 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 WEBSITE = ROOT / "website"
 DEFAULT_OUT = ROOT / "_build" / "site"
 STAMP = "build-sources.json"
-SOURCES = ("notebooks/[0-9][0-9]_*.ipynb", "lessons/[0-9][0-9]_*.md", "README.md", "website/*.py",
-           "website/_static/*", "website/badges/*", "utils/tools/lessons.py", "utils/course.py")
-# README sections shown on the site, by heading; the landing page also gets the text above "## Lessons".
-LANDING_SECTIONS = ("Open the lessons",)
-INSTRUCTOR_SECTIONS = ("Quick start", "Supported versions", "Re-run a lesson with other parameters",
-                       "Re-running lessons: the course runner", "Data")
+SOURCES = ("notebooks/[0-9][0-9]_*.ipynb", "lessons/[0-9][0-9]_*.md", "website/index.md", "docs/*.md",
+           "CONTRIBUTING.md", "website/*.py", "website/_static/*", "website/badges/*",
+           "utils/tools/lessons.py", "utils/course.py")
+# Repository files that are pages of the site, and the page each becomes.
+DOCUMENTS = {"website/index.md": "index.md", "docs/instructors.md": "instructors.md",
+             "CONTRIBUTING.md": "contributing.md"}
+OVERVIEWS = "<!-- lesson-overviews -->"
 # Badge images from other hosts, replaced by local copies so that the site needs no network.
 LOCAL_BADGES = {
     "https://colab.research.google.com/assets/colab-badge.svg": "open-in-colab.svg",
@@ -70,21 +73,27 @@ def stale_sources(site: Path, root: Path = ROOT) -> list[str]:
                   if recorded.get(name) != current.get(name))
 
 
-def readme_sections(readme: str) -> dict[str, str]:
-    """The README's ``## `` sections by heading, and its text before the first one under ""."""
-    parts = re.split(r"(?m)^## (.+)$", readme)
-    sections = {"": parts[0]}
-    sections.update((title.strip(), body) for title, body in zip(parts[1::2], parts[2::2], strict=True))
-    return sections
+def overview(lesson: dict) -> str:
+    """The first paragraph of a lesson page's ``## Overview``."""
+    found = re.search(r"(?ms)^## Overview\s*\n\s*(.+?)(?:\n\s*\n|\Z)", lesson["body"])
+    if not found:
+        raise SiteError(f"lessons/{lesson['path'].name} has no '## Overview' section")
+    return " ".join(found[1].split())
 
 
-def pick_sections(sections: dict[str, str], titles: tuple[str, ...]) -> str:
-    """The named README sections, as Markdown with their ``## `` headings."""
-    missing = [title for title in titles if title not in sections]
-    if missing:
-        raise SiteError(f"README.md has no section {', '.join(map(repr, missing))}; "
-                        f"its sections: {', '.join(repr(t) for t in sections if t)}")
-    return "".join(f"## {title}\n{sections[title]}" for title in titles)
+def landing_page(root: Path, lessons: list[dict], pages: dict[str, str]) -> str:
+    """website/index.md for the site, with the lesson table and each lesson's overview filled in."""
+    origin = "website/index.md"
+    text = (root / origin).read_text(encoding="utf-8")
+    if OVERVIEWS not in text:
+        raise SiteError(f"{origin} needs a line {OVERVIEWS}")
+    table = "\n".join(line for line in lesson_table(lessons).splitlines() if not line.startswith("<!--"))
+    overviews = "\n\n".join(f"**[{heading(lesson)}](../lessons/{lesson['path'].name})** "
+                              f"({lesson['level']}). {overview(lesson)}" for lesson in lessons)
+    text = replace_block(text, "@LESSON_TABLE@").replace(OVERVIEWS, overviews)
+    text = localise(text, origin, "index.md", pages, root)
+    # The table's links are relative to the README, where the same table stands.
+    return text.replace("@LESSON_TABLE@", localise(table, "README.md", "index.md", pages, root), 1)
 
 
 def localise(markdown: str, origin: str, page: str, pages: dict[str, str], root: Path) -> str:
@@ -162,8 +171,7 @@ def write_sources(root: Path, source: Path) -> list[dict]:
     lessons = load_lessons(root)
     if not lessons:
         raise SiteError(f"no lesson pages lessons/NN_slug.md under {root}")
-    sections = readme_sections((root / "README.md").read_text(encoding="utf-8"))
-    pages = {"README.md": "index.md"}
+    pages = dict(DOCUMENTS)  # the README stays on GitHub: the landing page is its own
     for lesson in lessons:
         page = f"lessons/{lesson['path'].stem}.ipynb"
         pages.update({f"lessons/{lesson['path'].name}": page, lesson["notebook"]: page})
@@ -171,18 +179,15 @@ def write_sources(root: Path, source: Path) -> list[dict]:
     (source / "lessons").mkdir(parents=True)
     shutil.copytree(WEBSITE / "badges", source / "badges")
 
-    table = "\n".join(line for line in lesson_table(lessons).splitlines() if not line.startswith("<!--"))
     toctree = "\n".join(f"lessons/{lesson['path'].stem}" for lesson in lessons)
-    landing = localise(f"{sections[''].strip()}\n\n## Lessons\n\n{table}\n\n"
-                       f"{pick_sections(sections, LANDING_SECTIONS)}", "README.md", "index.md", pages, root)
+    landing = landing_page(root, lessons, pages)
     (source / "index.md").write_text(
-        f"{landing}\n**Instructors:** [run the lessons with other parameters](instructors.md).\n\n"
-        f"```{{toctree}}\n:hidden:\n:maxdepth: 1\n\n{toctree}\ninstructors\n```\n", encoding="utf-8")
-    instructors = ("# For instructors\n\nEvery lesson also runs unattended, with other parameters, "
-                   "from the command line.\n\n"
-                   f"{pick_sections(sections, INSTRUCTOR_SECTIONS)}")
-    (source / "instructors.md").write_text(localise(instructors, "README.md", "instructors.md", pages, root),
-                                           encoding="utf-8")
+        f"{landing}\n```{{toctree}}\n:hidden:\n:maxdepth: 1\n\n{toctree}\ninstructors\ncontributing\n```\n",
+        encoding="utf-8")
+    for origin, page in DOCUMENTS.items():
+        if page != "index.md":
+            text = (root / origin).read_text(encoding="utf-8")
+            (source / page).write_text(localise(text, origin, page, pages, root), encoding="utf-8")
     for lesson in lessons:
         nbformat.write(lesson_notebook(lesson, root, pages), source / pages[lesson["notebook"]])
     return lessons

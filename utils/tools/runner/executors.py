@@ -13,6 +13,7 @@ import queue
 import signal
 import socket
 import sys
+import urllib.parse
 import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -192,15 +193,20 @@ class DaskCluster:
             self._running.release()
 
 
-def _probe(address: str) -> None:
-    """Check the scheme; for ``tcp://``, open and close a connection: OSError when nothing listens there."""
-    from distributed.comm.addressing import parse_address, parse_host_port
-    from distributed.comm.registry import get_backend
+# The address schemes of Dask's communication backends, as its documentation lists them.
+DASK_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
 
-    scheme, location = parse_address(address)
-    get_backend(scheme)  # ValueError naming the known schemes
+
+def _probe(address: str) -> None:
+    """Check the scheme; for ``tcp://``, open and close a connection: OSError when nothing listens there.
+    Plain parsing (a scheme-less address is tcp, as Dask reads it): no internal module of Dask."""
+    scheme, _, location = address.rpartition("://")
+    scheme = scheme or "tcp"
+    if scheme not in DASK_SCHEMES:
+        raise ValueError(f"unknown address scheme {scheme!r} (known schemes: {', '.join(DASK_SCHEMES)})")
     if scheme == "tcp":
-        socket.create_connection(parse_host_port(location), timeout=10).close()
+        parts = urllib.parse.urlsplit(f"tcp://{location}")
+        socket.create_connection((parts.hostname, parts.port), timeout=10).close()
 
 
 def _drain(messages) -> list[dict]:

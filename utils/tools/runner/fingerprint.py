@@ -16,7 +16,8 @@ import utils
 from utils import data
 
 PACKAGE = Path(utils.__file__).resolve().parent
-FRAMEWORKS = ("tensorflow", "keras", "numpy")  # importable names; their distributions' versions count
+FRAMEWORKS = ("tensorflow", "keras", "numpy", "scipy", "sklearn", "matplotlib", "papermill",
+              "ipykernel")  # importable names; their distributions' versions count
 
 
 def package_sha256(package: Path = PACKAGE) -> str:
