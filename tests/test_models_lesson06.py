@@ -64,6 +64,9 @@ def test_macs_by_hand():
     assert models.layer_macs(conv) == 7 * 7 * 64 * 3 * 3 * 32
     separable = built(layers.SeparableConv2D(64, 3, padding="same"), (14, 14, 32))
     assert models.layer_macs(separable) == 14 * 14 * (3 * 3 * 32 + 32 * 64)
+    # With a depth multiplier, the pointwise part reads c_in · m channels.
+    multiplied = built(layers.SeparableConv2D(64, 3, padding="same", depth_multiplier=2), (14, 14, 32))
+    assert models.layer_macs(multiplied) == 14 * 14 * (3 * 3 * 32 * 2 + 32 * 2 * 64)
     depthwise = built(layers.DepthwiseConv2D(3, depth_multiplier=2), (10, 10, 4))
     assert models.layer_macs(depthwise) == 8 * 8 * 3 * 3 * 4 * 2
     assert models.layer_macs(built(layers.Dense(10), (64,))) == 640
