@@ -55,7 +55,8 @@ test: system-deps-test $(STAMP) $(ACTIONLINT) data site
 # notebook, builds a virtual environment, trains for minutes) or browser runs. The website is
 # rebuilt first (seconds): its tests fail on a build older than its sources.
 test-fast: $(STAMP) $(ACTIONLINT) data site
-	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest tests -m "not slow and not browser" --durations=5
+	COURSE_MODEL_CACHE=$$(mktemp -d) $(BIN)/python -m pytest tests -m "not slow and not browser" -n 2 --dist loadfile \
+	  --durations=5
 
 # The lowest versions that pyproject.toml allows, pinned in .ci/lowest-constraints.txt, in their
 # own venv: the unit tests, lessons 01 and 02 under nbval (text only: an older matplotlib lays the

@@ -94,14 +94,10 @@ def test_a_skipped_row_says_why(bench):
 
 
 def test_the_private_onednn_probe_still_answers(bench):
-    """The benchmark's one private TensorFlow call: a release that removes it fails here, by name.
-    The x86-64 wheels on PyPI are built with oneDNN (it is what TF_ENABLE_ONEDNN_OPTS switches)."""
-    import platform
-
-    built_with = bench.tensorflow_built_with_onednn()
-    assert isinstance(built_with, bool)
-    if platform.machine() in ("x86_64", "AMD64"):
-        assert built_with, "TensorFlow's x86-64 wheels have oneDNN: the probe no longer sees it"
+    """The benchmark's one private TensorFlow call: a release that removes or renames it fails here,
+    by name. What it answers for the same wheel moved between releases (False on TensorFlow 2.16.1,
+    True on 2.21, both x86-64 wheels from PyPI), so the test asks only that it answers."""
+    assert isinstance(bench.tensorflow_built_with_onednn(), bool)
 
 
 def test_help_has_an_example():

@@ -10,13 +10,12 @@ import re
 from pathlib import Path
 
 from utils import checks, visualize
-from utils.checks import lesson05
+from utils.checks import lesson04, lesson05
 from utils.tools import exercises, grading
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from keras import layers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,23 +121,21 @@ def _ce_over_batch(labels, logits):
 
 # Lesson 04 -------------------------------------------------------------------------------------
 
-def _ranked_saliency(rank):
-    def saliency(model, image):
-        _, logits = visualize.forward_to_logits(model, image[np.newaxis])
-        return visualize.saliency_map(model, image, int(np.argsort(-np.asarray(logits)[0])[rank]))
-    return saliency
+def _occlusion(**mistake):
+    """An occlusion map as the check computes it, with one plausible mistake."""
+    def answer(model, image, class_index, patch, stride, fill):
+        return lesson04.occlusion_reference(model, image, class_index, patch, stride, fill, **mistake)
+    return answer
 
 
-def _contrast(model, image, probabilities=False, size=np.abs, over_channels=np.max):
-    """The gradient of the top score minus the runner-up's; the arguments make plausible mistakes."""
-    pixels = tf.convert_to_tensor(image[np.newaxis])
-    with tf.GradientTape() as tape:
-        tape.watch(pixels)
-        _, logits = visualize.forward_to_logits(model, pixels)
-        scores = tf.nn.softmax(logits[0]) if probabilities else logits[0]
-        first, second = np.argsort(-logits[0].numpy())[:2]
-        score = scores[first] - scores[second]
-    return over_channels(size(tape.gradient(score, pixels)[0].numpy()), axis=-1)
+def _occlusion_ceil(model, image, class_index, patch, stride, fill):
+    count = tuple(-(-(size - patch) // stride) + 1 for size in image.shape[:2])  # rounded up
+    return lesson04.occlusion_reference(model, image, class_index, patch, stride, fill, count=count)
+
+
+def _occlusion_of_predicted(model, image, class_index, patch, stride, fill):
+    predicted = int(np.argmax(np.asarray(model(image[np.newaxis]))[0]))
+    return lesson04.occlusion_reference(model, image, predicted, patch, stride, fill)
 
 
 def _fields_of(model, field=1, jump_first=False, skip_pools=False, pool_stride_is_window=False,
@@ -245,16 +242,13 @@ WRONG = [
     ("03_2", lambda y, z: _ce(y, z, mean=False), "your result has shape (4,), expected a single number"),
     ("03_2", lambda y, z: _ce(y, z) * len(y), "that is the sum over the batch; take the mean"),
     ("03_2", _ce_over_batch, "the softmax runs over each image's logits (axis=1), not over the batch"),
-    ("04_1", _ranked_saliency(0), "(that is the saliency of the predicted class alone)"),
-    ("04_1", _ranked_saliency(1), "(that is the saliency of the runner-up class alone)"),
-    ("04_1", lambda m, i: _ranked_saliency(0)(m, i) - _ranked_saliency(1)(m, i),
-     "that is the difference of two saliency maps"),
-    ("04_1", lambda m, i: np.abs(_ranked_saliency(0)(m, i) - _ranked_saliency(1)(m, i)),
-     "that is the difference of two saliency maps"),
-    ("04_1", lambda m, i: _contrast(m, i, probabilities=True), "your map differentiates the probabilities"),
-    ("04_1", lambda m, i: _contrast(m, i, size=lambda g: g), "take its absolute value"),
-    ("04_1", lambda m, i: _contrast(m, i, over_channels=np.sum), "that is the sum over the colour channels"),
-    ("04_1", lambda m, i: _contrast(m, i)[np.newaxis], "your map has shape (1, 12, 12), expected (12, 12)"),
+    ("04_1", _occlusion(subtract=False), "(that is the probability on the covered image; subtract it"),
+    ("04_1", _occlusion(sign=-1), "(that is the covered probability minus the original one"),
+    ("04_1", _occlusion(channels=0), "(only the first channel is covered; fill the patch in every channel)"),
+    ("04_1", _occlusion(covered_fill=0.0), "(your patch is filled with 0, expected fill=0.5)"),
+    ("04_1", _occlusion_of_predicted, "(that is the map of the class the model predicts; use class_index)"),
+    ("04_1", _occlusion_ceil, "your map has shape (4, 4), expected (4, 3), one value per position"),
+    ("04_1", lambda m, i, k, p, s, f: _occlusion()(m, i, k, p, s, f).T, "(rows and columns are swapped"),
     ("04_2", lambda m: _fields_of(m, jumps=False), "yours adds k - 1"),
     ("04_2", lambda m: _fields_of(m, jump_first=True), "add (k - 1)·j first, then multiply the jump"),
     ("04_2", lambda m: _fields_of(m, field=0), "the input's field is 1 pixel, not 0"),

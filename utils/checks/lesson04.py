@@ -1,4 +1,4 @@
-"""Checks of lesson 04's exercises: top class against runner-up saliency, and 2-D receptive fields."""
+"""Checks of lesson 04's exercises: an occlusion map, and 2-D receptive fields."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from utils.checks.feedback import exercise, expect
 import numpy as np
 
 
-def _hidden_model(channels: int, seed: int):
+def _hidden_model(channels: int, seed: int, size=(12, 12)):
     """A small trained-looking CNN with fixed random weights, ending in a softmax Dense layer."""
     import keras
     from keras import layers
 
     model = keras.Sequential([
-        keras.Input(shape=(12, 12, channels)),
+        keras.Input(shape=(*size, channels)),
         layers.Conv2D(6, 3, activation="relu", name="conv_a"),
         layers.MaxPooling2D(2, name="pool_a"),
         layers.Conv2D(8, 3, activation="relu", name="conv_b"),
@@ -26,73 +26,72 @@ def _hidden_model(channels: int, seed: int):
     return model
 
 
-def _pixel_gradients(model, image, score_of):
-    """∂ score / ∂ pixel for one image, the score computed from (logits, probabilities) by ``score_of``."""
-    from utils import visualize
-
-    import tensorflow as tf
-
-    pixels = tf.convert_to_tensor(image[np.newaxis])
-    with tf.GradientTape() as tape:
-        tape.watch(pixels)
-        _, logits = visualize.forward_to_logits(model, pixels)
-        score = score_of(logits[0], tf.nn.softmax(logits[0]))
-    return tape.gradient(score, pixels)[0].numpy()
-
-
-def _close(a, b) -> bool:
-    return np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=1e-3, atol=1e-6 * (np.abs(b).max() + 1e-12))
+def occlusion_reference(model, image, class_index, patch, stride, fill, *, covered_fill=None,
+                        channels=None, subtract=True, sign=1, count=None):
+    """The occlusion map; the keyword arguments make the plausible mistakes the check names."""
+    height, width = image.shape[:2]
+    rows, columns = count or ((height - patch) // stride + 1, (width - patch) // stride + 1)
+    occluded = np.repeat(image[np.newaxis], rows * columns, axis=0)
+    for r in range(rows):
+        for c in range(columns):
+            window = occluded[r * columns + c, r * stride:r * stride + patch, c * stride:c * stride + patch]
+            value = fill if covered_fill is None else covered_fill
+            window[..., slice(None) if channels is None else channels] = value
+    covered = np.asarray(model(occluded))[:, class_index].reshape(rows, columns)
+    original = float(np.asarray(model(image[np.newaxis]))[0, class_index])
+    return sign * (original - covered) if subtract else covered
 
 
-def _contrast_mistakes(model, image, top, second):
-    """What plausible mistakes compute, each with what to tell the learner."""
-    def of(score_of):
-        return _pixel_gradients(model, image, score_of)
+def _occlusion_mistakes(model, image, class_index, patch, stride, fill, predicted):
+    made = [(dict(subtract=False), "that is the probability on the covered image; subtract it from the "
+                                   "probability on the whole image"),
+            (dict(sign=-1), "that is the covered probability minus the original one: a patch the class "
+                            "needs should give a large positive value"),
+            (dict(channels=0), "only the first channel is covered; fill the patch in every channel")]
+    if fill != 0:
+        made.append((dict(covered_fill=0.0), f"your patch is filled with 0, expected fill={fill}"))
+    found = [(occlusion_reference(model, image, class_index, patch, stride, fill, **kw), why)
+             for kw, why in made]
+    if predicted != class_index:
+        found.append((occlusion_reference(model, image, predicted, patch, stride, fill),
+                      "that is the map of the class the model predicts; use class_index"))
+    return found
 
-    top_map = np.abs(of(lambda z, p: z[top])).max(axis=-1)
-    second_map = np.abs(of(lambda z, p: z[second])).max(axis=-1)
-    difference = of(lambda z, p: z[top] - z[second])
-    return [(top_map, "that is the saliency of the predicted class alone"),
-            (second_map, "that is the saliency of the runner-up class alone"),
-            (top_map - second_map, "that is the difference of two saliency maps; differentiate the "
-                                   "difference of the two scores, then take the size of that gradient"),
-            (np.abs(top_map - second_map), "that is the difference of two saliency maps; differentiate "
-                                           "the difference of the two scores, then take the size of that "
-                                           "gradient"),
-            (np.abs(of(lambda z, p: p[top] - p[second])).max(axis=-1),
-             "your map differentiates the probabilities; expected the class scores before the softmax (the "
-             "logits), as the lesson does"),
-            (difference.max(axis=-1), "a saliency map is the size of the gradient: take its absolute value"),
-            (np.abs(difference).sum(axis=-1), "that is the sum over the colour channels; saliency_map takes "
-                                              "the largest")]
+
+# (channels, model seed, image height and width, class: "top", "second" or an index, patch, stride, fill)
+OCCLUSION_CASES = [(1, 1, (12, 12), "top", 4, 2, 0.0), (3, 2, (12, 10), "second", 3, 3, 0.5)]
+HIDDEN_OCCLUSION_CASES = [(2, 5, (10, 14), 4, 5, 2, 1.0), (1, 7, (13, 11), 0, 2, 3, 0.25)]
 
 
 @exercise("04.1")
-def exercise_04_1(contrast_saliency, hidden=False):
-    """Compare a learner's contrast saliency map with the gradient of the top score minus the runner-up's."""
-    from utils import visualize
-
+def exercise_04_1(occlusion_map, hidden=False):
+    """Compare a learner's occlusion map with the drop in the class's probability at each patch."""
     rng = np.random.default_rng(104)
-    cases = ((1, 1), (3, 2)) + (((2, 5), (1, 7)) if hidden else ())
-    for number, (channels, seed) in enumerate(cases, start=1):
-        model = _hidden_model(channels, seed)
-        image = rng.random((12, 12, channels)).astype("float32")
-        _, logits = visualize.forward_to_logits(model, image[np.newaxis])
-        top, second = (int(c) for c in np.argsort(-np.asarray(logits)[0])[:2])
-        expected = np.abs(_pixel_gradients(model, image, lambda z, p, t=top, s=second: z[t] - z[s])).max(-1)
-        found = np.asarray(contrast_saliency(model, image.copy()))
-        kind = {1: "grey", 3: "colour"}.get(channels, f"{channels}-channel")
-        where = f"on the check's model {number} and a {kind} 12×12 image"
+    cases = OCCLUSION_CASES + (HIDDEN_OCCLUSION_CASES if hidden else [])
+    for number, (channels, seed, size, which, patch, stride, fill) in enumerate(cases, start=1):
+        model = _hidden_model(channels, seed, size)
+        image = rng.random((*size, channels)).astype("float32")
+        ranked = np.argsort(-np.asarray(model(image[np.newaxis]))[0])
+        class_index = int({"top": ranked[0], "second": ranked[1]}.get(which, which))
+        expected = occlusion_reference(model, image, class_index, patch, stride, fill)
+        found = np.asarray(occlusion_map(model, image.copy(), class_index, patch, stride, fill))
+        where = (f"on the check's model {number}, a {size[0]}×{size[1]}×{channels} image, "
+                 f"class {class_index}, patch {patch}, stride {stride}, fill {fill}")
+        rows, columns = expected.shape
         expect(found.shape == expected.shape,
-               f"{where}, your map has shape {found.shape}, expected {expected.shape}: one value per pixel")
-        if _close(found, expected):
+               f"{where}: your map has shape {found.shape}, expected {expected.shape}, one value per "
+               f"position of the patch, rows first: ({size[0]} − {patch}) // {stride} + 1 = {rows} rows and "
+               f"({size[1]} − {patch}) // {stride} + 1 = {columns} columns, where the patch fits wholly")
+        if np.allclose(found, expected, rtol=1e-4, atol=1e-6):
             continue
-        note = next((f" ({why})" for variant, why in _contrast_mistakes(model, image, top, second)
-                     if _close(found, variant)), "")
+        mistakes = _occlusion_mistakes(model, image, class_index, patch, stride, fill, int(ranked[0]))
+        mistakes.append((expected.T, "rows and columns are swapped: a row holds the positions at one height"))
+        note = next((f" ({why})" for variant, why in mistakes if variant.shape == found.shape
+                     and np.allclose(found, variant, rtol=1e-4, atol=1e-6)), "")
         row, column = (int(i) for i in np.unravel_index(np.argmax(np.abs(found - expected)), found.shape))
-        expect(False, f"{where}, your map differs at row {row}, column {column}: {found[row, column]:.4g}, "
+        expect(False, f"{where}: your map differs at row {row}, column {column}: {found[row, column]:.4g}, "
                       f"expected {expected[row, column]:.4g}{note}")
-    return f"It matches the gradient of the top score minus the runner-up's on {4 if hidden else 2} models"
+    return f"It matches the drop in the class's probability on {len(cases)} models and images"
 
 
 # Layer stacks as (kind, window, stride, padding), window and stride as (height, width): the
