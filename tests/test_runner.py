@@ -113,6 +113,7 @@ def test_default_notebooks_are_the_repositorys():
     (["--scheduler", "tcp://127.0.0.1:1", "--resources", "GPU"], ["--resources 'GPU': expected NAME=NUMBER"]),
     (["--scheduler", "tcp://127.0.0.1:1"],
      ["--scheduler tcp://127.0.0.1:1: cannot reach a Dask scheduler there", "Connection refused"]),
+    (["--scheduler", "tcp://127.0.0.1"], ["--scheduler tcp://127.0.0.1: cannot reach", "no port in"]),
     (["--scheduler", "udp://127.0.0.1:8786"], ["--scheduler udp://127.0.0.1:8786: cannot reach",
                                                "unknown address scheme 'udp'"]),
 ])

@@ -50,8 +50,13 @@ def test_what_a_trained_model_depends_on_changes_the_key(change, monkeypatch, tm
         other = replace(spec, files=(replace(spec.files[0], sha256="0" * 64), *spec.files[1:]))
         monkeypatch.setitem(data.DATASETS, "mnist", other)
     else:
-        monkeypatch.setenv(data.EXTRA_CHECKSUMS_ENV, str(tmp_path / "checksums.json"))
-    assert RESNET.key() != before
+        sums = tmp_path / "checksums.json"
+        sums.write_text('{"mnist.npz": "0"}')
+        monkeypatch.setenv(data.EXTRA_CHECKSUMS_ENV, str(sums))
+        named = RESNET.key()
+        assert named != before
+        sums.write_text('{"mnist.npz": "1"}')  # the same file, other sums
+    assert RESNET.key() != (named if change == "extra checksums" else before)
 
 
 _ORIGINAL_CODE_HASH = training.code_hash

@@ -92,7 +92,7 @@ class TrainingConfig:
         data_files = [file.sha256 for file in data.get_spec(self.dataset).files]
         text = json.dumps({**fields, "layers": layers, "keras": keras.__version__,
                            "tensorflow": tf.__version__, "code": code_hash(), "data": data_files,
-                           "extra_checksums": os.environ.get(data.EXTRA_CHECKSUMS_ENV, "")}, sort_keys=True)
+                           "extra_checksums": _extra_checksums()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
@@ -109,6 +109,14 @@ class TrainingConfig:
 
 
 _OPTIONAL_FIELDS = ("widths", "num_classes", "task", "bn_momentum")
+
+
+def _extra_checksums() -> str:
+    """The contents of the file that $COURSE_EXTRA_CHECKSUMS names (the tests' small data files)."""
+    from utils import data
+
+    path = os.environ.get(data.EXTRA_CHECKSUMS_ENV)
+    return Path(path).read_text(encoding="utf-8") if path and Path(path).is_file() else (path or "")
 
 
 def code_hash(package: Path | None = None) -> str:

@@ -120,7 +120,8 @@ def localise(markdown: str, origin: str, page: str, pages: dict[str, str], root:
             return f"{opening}{link}{'#' + anchor if anchor else ''})"
         if in_repo.startswith("../") or not (root / in_repo).exists():
             raise SiteError(f"{origin} links to {target}, but the repository has no {in_repo}")
-        return f"{opening}https://github.com/{course.GITHUB_REPOSITORY}/blob/{course.GITHUB_BRANCH}/{in_repo})"
+        github = f"https://github.com/{course.GITHUB_REPOSITORY}/blob/{course.GITHUB_BRANCH}/{in_repo}"
+        return f"{opening}{github}{'#' + anchor if anchor else ''})"
 
     headings = {slug(title) for title in re.findall(r"(?m)^#{1,6} (.+)$", markdown)}
     return MARKDOWN_LINK.sub(fix, markdown)

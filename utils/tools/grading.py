@@ -264,7 +264,7 @@ def run():
     check = getattr(checks, spec["check"])
     lesson = sys.modules["utils.checks.lesson" + spec["check"][9:11]]
     guarded = [np, math, builtins, json, os, feedback, lesson, keras.ops, checks]
-    ours = (spec["root"], sys.prefix, sys.base_prefix)
+    ours = tuple(os.path.realpath(path) for path in (spec["root"], sys.prefix, sys.base_prefix))
 
     def foreign(value):
         code = getattr(value, "__code__", None) or getattr(getattr(value, "__func__", None), "__code__", None)
@@ -283,11 +283,15 @@ def run():
         return found
 
     def changed(before, after):
-        # Rebound or added: in a guarded module, anything; elsewhere, code from outside the libraries.
+        # In a guarded module, any name added, rebound or deleted; in any other module that was
+        # there before, a name added or rebound to code from outside the libraries. (A module
+        # first imported during the check is new, not patched.)
         strict = {module.__name__ for module in guarded}
-        return sorted(str(key) for key, value in after.items()
-                      if (key not in before or before[key] is not value)
-                      and (key[0] in strict or foreign(value)))
+        existed = {key[0] for key in before}
+        found = [key for key, value in after.items()
+                 if key[0] in existed and (key not in before or before[key] is not value)
+                 and (key[0] in strict or foreign(value))]
+        return found + [key for key in before if key[0] in strict and key not in after]
 
     before = snapshot()
     try:
@@ -450,13 +454,25 @@ def sandbox_command(folder: Path, submission: Path) -> list[str]:
     if bwrap is None:
         raise GradingError("--sandbox needs bubblewrap (bwrap): `apt-get install bubblewrap` on Debian "
                            "or Ubuntu, `dnf install bubblewrap` on Fedora")
+    from utils import data
+
+    # What grading reads: the course, the Python that runs it, the datasets (read-only, like all).
+    needed = {PACKAGE_ROOT.resolve(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+              data.keras_home().resolve()}
     command = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     others = submission.resolve().parent
-    if not any(path.is_relative_to(others) for path in (PACKAGE_ROOT, Path(sys.prefix).resolve())):
+    hidden = [Path("/tmp")]
+    if not any(path.is_relative_to(others) for path in needed):
         command += ["--tmpfs", str(others), "--ro-bind", str(submission.resolve()), str(submission.resolve())]
-    command += ["--bind", str(folder), str(folder), "--unshare-all", "--die-with-parent", "--new-session"]
-    for name, sub in (("HOME", "home"), ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
-                      ("MPLCONFIGDIR", "matplotlib"), ("COURSE_MODEL_CACHE", "models")):
+        hidden.append(others)
+    for path in sorted(needed):  # shown again where a hidden folder holds them
+        if path.exists() and any(path.is_relative_to(place) for place in hidden):
+            command += ["--ro-bind", str(path), str(path)]
+    command += ["--bind", str(folder), str(folder), "--unshare-all", "--die-with-parent", "--new-session",
+                "--setenv", "KERAS_HOME", str(data.keras_home().resolve())]
+    for name, sub in (("HOME", "home"), ("TMPDIR", "tmp"), ("JUPYTER_RUNTIME_DIR", "runtime"),
+                      ("IPYTHONDIR", "ipython"), ("MPLCONFIGDIR", "matplotlib"),
+                      ("COURSE_MODEL_CACHE", "models")):
         (folder / sub).mkdir(exist_ok=True)
         command += ["--setenv", name, str(folder / sub)]
     return [*command, "--"]
@@ -494,7 +510,7 @@ def _run_worker(path: Path, lesson: Path | None, parameters: dict, timeout: int,
     command = [sys.executable, "-m", "utils.tools.grading"]
     if sandbox:
         command = [*sandbox_command(folder, path), *command]
-    process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
+    process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, cwd=folder,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         _, stderr = process.communicate(spec.encode(), timeout=budget)

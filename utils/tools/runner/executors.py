@@ -206,6 +206,8 @@ def _probe(address: str) -> None:
         raise ValueError(f"unknown address scheme {scheme!r} (known schemes: {', '.join(DASK_SCHEMES)})")
     if scheme == "tcp":
         parts = urllib.parse.urlsplit(f"tcp://{location}")
+        if parts.port is None:
+            raise ValueError(f"no port in {address!r}: give one, as in tcp://host:8786")
         socket.create_connection((parts.hostname, parts.port), timeout=10).close()
 
 
