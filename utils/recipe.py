@@ -1,0 +1,164 @@
+"""A fast training recipe, one ingredient per field, so each can be removed in turn: the
+recipe of `benchmarks/train_speed.py --frontier` and `--ablation`.
+
+The ingredients: a network that does its wide work on small maps (``fast_cnn``), flip and shift
+augmentation (``flip_and_shift``), label smoothing, a warm-up then cosine decay of the learning
+rate, and test-time augmentation (``predict_tta``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+
+from utils import training
+
+import keras
+import numpy as np
+from keras import layers
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is built and trained; every field is one ingredient's setting."""
+
+    epochs: int = 13
+    batch_size: int = 256
+    widths: tuple[int, ...] = (32, 64, 128)  # channels per stage; each stage after the first halves the map
+    convs: tuple[int, ...] = (1, 1, 1)  # 3×3 convolutions per stage
+    learning_rate: float = 4e-3  # peak, reached after the warm-up
+    warmup_epochs: float = 1.0  # linear warm-up from 0; 0 starts at the peak
+    cosine: bool = True  # cosine decay to 0 after the warm-up; False keeps the peak
+    label_smoothing: float = 0.1
+    flip: bool = True  # random horizontal flips of the training images
+    shift: int = 2  # random shifts of up to this many pixels (zero-padded)
+    tta: bool = True  # average the predictions on the image and its mirror image
+    bn_momentum: float = 0.9
+
+    def without(self, ingredient: str) -> Recipe:
+        """This recipe with one ingredient switched off: the ablation's rows."""
+        off = ABLATIONS.get(ingredient)
+        if off is None:
+            raise ValueError(f"unknown ingredient {ingredient!r}; valid choices: {', '.join(ABLATIONS)}")
+        return replace(self, **off)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# Each ingredient and the setting that removes it.
+ABLATIONS = {
+    "flip": {"flip": False},
+    "shift": {"shift": 0},
+    "label smoothing": {"label_smoothing": 0.0},
+    "warm-up": {"warmup_epochs": 0.0},
+    "cosine decay": {"cosine": False},
+    "test-time flip": {"tta": False},
+}
+
+
+def fast_cnn(input_shape, num_classes: int, widths=(32, 64, 128), convs=(1, 1, 1),
+             bn_momentum: float = 0.9, name: str = "fast_cnn") -> keras.Model:
+    """Stages of 3×3 conv–BN–ReLU layers, a 2×2 max pooling before every stage after the first,
+    global max pooling and a linear output layer (logits)."""
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for stage, (filters, count) in enumerate(zip(widths, convs, strict=True), start=1):
+        if stage > 1:
+            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+        for conv in range(1, count + 1):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{stage}_{conv}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{stage}_{conv}")(x)
+            x = layers.Activation("relu", name=f"relu{stage}_{conv}")(x)
+    x = layers.GlobalMaxPooling2D(name="gmp")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def flip_and_shift(images: np.ndarray, rng: np.random.Generator, flip: bool = True,
+                   shift: int = 2) -> np.ndarray:
+    """A new random copy of a batch of (n, h, w, c) images: each mirrored left–right with
+    probability 1/2, and moved by up to ``shift`` pixels each way, the gap filled with zeros."""
+    out = images
+    if flip:
+        mirrored = rng.random(len(images)) < 0.5
+        out = np.where(mirrored[:, None, None, None], images[:, :, ::-1], images)
+    if shift:
+        n, h, w, _ = out.shape
+        padded = np.pad(out, ((0, 0), (shift, shift), (shift, shift), (0, 0)))
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(1, 2))
+        dy, dx = rng.integers(0, 2 * shift + 1, size=(2, n))
+        out = np.moveaxis(windows[np.arange(n), dy, dx], 1, -1)  # (n, c, h, w) back to (n, h, w, c)
+    return np.ascontiguousarray(out, dtype=images.dtype)
+
+
+def learning_rate_schedule(recipe: Recipe, steps_per_epoch: int):
+    """Linear warm-up to the peak, then cosine decay to 0 (or the peak held)."""
+    total = recipe.epochs * steps_per_epoch
+    warmup = int(round(recipe.warmup_epochs * steps_per_epoch))
+    if not recipe.cosine:
+        if not warmup:
+            return recipe.learning_rate
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, 1, alpha=1.0, warmup_target=recipe.learning_rate, warmup_steps=warmup)
+    start = 0.0 if warmup else recipe.learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        start, max(total - warmup, 1), warmup_target=recipe.learning_rate if warmup else None,
+        warmup_steps=warmup)
+
+
+def compile_recipe(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> keras.Model:
+    """Adam, cross-entropy on one-hot labels with label smoothing, accuracy."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(recipe, steps_per_epoch)),
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                            label_smoothing=recipe.label_smoothing),
+                  metrics=["categorical_accuracy"])
+    return model
+
+
+def predict_tta(model: keras.Model, images: np.ndarray, tta: bool = True, batch_size: int = 1024):
+    """Class probabilities; with ``tta`` the mean of those of the image and its mirror image."""
+    probabilities = keras.ops.softmax(model.predict(images, batch_size=batch_size, verbose=0))
+    if tta:
+        mirrored = model.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0)
+        probabilities = (probabilities + keras.ops.softmax(mirrored)) / 2
+    return keras.ops.convert_to_numpy(probabilities)
+
+
+def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray, tta: bool = True) -> float:
+    return float(np.mean(predict_tta(model, images, tta).argmax(axis=1) == labels))
+
+
+def build(recipe: Recipe, input_shape, num_classes: int) -> keras.Model:
+    return fast_cnn(input_shape, num_classes, recipe.widths, recipe.convs, recipe.bn_momentum)
+
+
+def train_recipe(recipe: Recipe, splits, seed: int = 0, model: keras.Model | None = None,
+                 on_epoch=None):
+    """Train with the recipe; return the model and one dict per epoch.
+
+    Each epoch draws new flips and shifts of the training images, trains one pass and measures
+    the validation accuracy (with the recipe's test-time flip). ``seconds`` counts all of it,
+    augmentation and validation included. ``on_epoch(model, entry)`` runs after each epoch,
+    outside the timed part (the benchmark evaluates checkpoints there).
+    """
+    training.set_seed(seed)
+    rng = np.random.default_rng(seed)
+    num_classes = int(splits.y_train.max()) + 1
+    model = model or build(recipe, splits.x_train.shape[1:], num_classes)
+    steps_per_epoch = -(-len(splits.x_train) // recipe.batch_size)
+    compile_recipe(model, recipe, steps_per_epoch)
+    targets = keras.utils.to_categorical(splits.y_train, num_classes)
+    log, trained = [], 0.0
+    for epoch in range(1, recipe.epochs + 1):
+        start = time.perf_counter()
+        images = flip_and_shift(splits.x_train, rng, recipe.flip, recipe.shift)
+        history = model.fit(images, targets, batch_size=recipe.batch_size, epochs=1, verbose=0)
+        val_accuracy = accuracy(model, splits.x_val, splits.y_val, recipe.tta)
+        trained += time.perf_counter() - start
+        entry = {"epoch": epoch, "seconds": trained, "loss": float(history.history["loss"][-1]),
+                 "val_accuracy": val_accuracy}
+        log.append(entry)
+        if on_epoch is not None:
+            on_epoch(model, entry)
+    return model, log
