@@ -405,6 +405,31 @@ def run_row(recipe: Recipe, limit: int | None, epochs: int | None) -> dict:
     return result
 
 
+class Checkpoints:
+    """The validation accuracy after every epoch; the test accuracy only at the checkpoints: the
+    first epoch end at or above each goal, and the last epoch. Test time is kept apart."""
+
+    def __init__(self, last_epoch: int, goals=FRONTIER_GOALS):
+        self.last_epoch, self.goals = last_epoch, goals
+        self.epochs: list[dict] = []
+        self.points: dict[str, dict] = {}
+        self.eval_seconds = 0.0
+
+    def epoch_end(self, model, epoch: int, trained: float, val_accuracy: float, test_accuracy) -> None:
+        self.epochs.append({"epoch": epoch, "trained": trained, "val_accuracy": val_accuracy})
+        reached = [g for g in self.goals if str(g) not in self.points and val_accuracy >= g - 1e-9]
+        if not reached and epoch != self.last_epoch:
+            return
+        start = time.perf_counter()
+        point = {"epoch": epoch, "trained": trained, "val_accuracy": val_accuracy,
+                 "test_accuracy": test_accuracy(model)}
+        self.eval_seconds += time.perf_counter() - start
+        for goal in reached:
+            self.points[str(goal)] = point
+        if epoch == self.last_epoch:
+            self.points["final"] = point
+
+
 def run_frontier_row(recipe: Recipe, limit: int | None, epochs: int | None) -> dict:
     """Train one row, checking its validation accuracy after each epoch; evaluate the test set
     only at the checkpoints: the first epoch end at or above each goal, and the last."""
@@ -416,26 +441,11 @@ def run_frontier_row(recipe: Recipe, limit: int | None, epochs: int | None) -> d
     loaded = _load(recipe, limit)
     x_test, y_test = loaded["x_test"], loaded["y_test"]
     epochs = epochs or recipe.epochs
-    clock = {"eval": 0.0}
-    checkpoints: dict[str, dict] = {}
-    epoch_log: list[dict] = []
-
-    def checkpoint(model, epoch: int, trained: float, val_accuracy: float, test_accuracy) -> None:
-        """Record the epoch; at a checkpoint, evaluate the test set (timed apart)."""
-        epoch_log.append({"epoch": epoch, "trained": trained, "val_accuracy": val_accuracy})
-        reached = [g for g in FRONTIER_GOALS if str(g) not in checkpoints and val_accuracy >= g - 1e-9]
-        if reached or epoch == epochs:
-            start = time.perf_counter()
-            test = test_accuracy(model)
-            clock["eval"] += time.perf_counter() - start
-            for goal in reached:
-                checkpoints[str(goal)] = {"epoch": epoch, "trained": trained,
-                                          "val_accuracy": val_accuracy, "test_accuracy": test}
-            if epoch == epochs:
-                checkpoints["final"] = {"epoch": epoch, "trained": trained,
-                                        "val_accuracy": val_accuracy, "test_accuracy": test}
-
+    book = Checkpoints(epochs)
+    # One clock for every row: from before the model is built to the end of training, less the
+    # test evaluations.
     start = time.perf_counter()
+    training.set_seed(recipe.seed)
     if recipe.style == "fast":
         settings = replace(fast.Recipe(), epochs=epochs, batch_size=recipe.batch_size,
                            learning_rate=recipe.learning_rate)
@@ -445,15 +455,14 @@ def run_frontier_row(recipe: Recipe, limit: int | None, epochs: int | None) -> d
         macs = forward_macs(model)
 
         def on_epoch(model, entry):
-            checkpoint(model, entry["epoch"], entry["seconds"], entry["val_accuracy"],
-                       lambda m: fast.accuracy(m, x_test, y_test, settings.tta))
+            book.epoch_end(model, entry["epoch"], time.perf_counter() - start - book.eval_seconds,
+                           entry["val_accuracy"], lambda m: fast.accuracy(m, x_test, y_test, settings.tta))
 
         splits = _subset_train(loaded["splits"], recipe.train_limit)
         loaded["n_train"] = len(splits.y_train)
         fast.train_recipe(settings, splits, seed=recipe.seed, model=model, on_epoch=on_epoch)
         n_val_passes = 2 if settings.tta else 1
     else:
-        training.set_seed(recipe.seed)
         model = build_model(recipe)
         if recipe.style == "tutorial":
             model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -466,19 +475,20 @@ def run_frontier_row(recipe: Recipe, limit: int | None, epochs: int | None) -> d
         def test_accuracy(m):
             return float(m.evaluate(x_test, y_test, batch_size=EVAL_BATCH, verbose=0)[1])
 
-        class Checkpoints(keras.callbacks.Callback):
+        class AtEpochEnd(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
-                trained = time.perf_counter() - start - clock["eval"]
-                checkpoint(self.model, epoch + 1, trained, float(logs["val_accuracy"]), test_accuracy)
+                trained = time.perf_counter() - start - book.eval_seconds
+                book.epoch_end(self.model, epoch + 1, trained, float(logs["val_accuracy"]), test_accuracy)
 
         if recipe.style == "tutorial":
             model.fit(loaded["x"], loaded["y"], batch_size=recipe.batch_size, epochs=epochs,
-                      validation_split=0.2, verbose=0, callbacks=[Checkpoints()])
+                      validation_split=0.2, verbose=0, callbacks=[AtEpochEnd()])
         else:
             training.train(model, loaded["splits"], epochs, recipe.batch_size, verbose=0,
-                           callbacks=[Checkpoints()])
+                           callbacks=[AtEpochEnd()])
         n_val_passes = 1
-    train_seconds = time.perf_counter() - start - clock["eval"]
+    train_seconds = time.perf_counter() - start - book.eval_seconds
+    epoch_log, checkpoints = book.epochs, book.points
     ends = [0.0] + [e["trained"] for e in epoch_log]
     per_epoch = [b - a for a, b in zip(ends, ends[1:], strict=False)]
     steady = statistics.median(per_epoch[1:] if len(per_epoch) > 1 else per_epoch)
@@ -488,7 +498,7 @@ def run_frontier_row(recipe: Recipe, limit: int | None, epochs: int | None) -> d
         "epoch_log": epoch_log, "checkpoints": checkpoints, "seconds_per_epoch": steady,
         "gflops_per_second": (loaded["n_train"] * training_flops_per_image(macs)
                               + n_val_passes * loaded["n_val"] * 2 * macs) / steady / 1e9,
-        "train_seconds": train_seconds, "eval_seconds": clock["eval"],
+        "train_seconds": train_seconds, "eval_seconds": book.eval_seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     result.update(_framework_facts(recipe.backend))
@@ -661,6 +671,9 @@ def frontier_summary(results: list[dict]) -> str:
     rows = []
     for name in names:
         done = [r for r in results if r["recipe"]["name"] == name and "checkpoints" in r]
+        if not done:
+            rows.append([name, "0 (failed)"] + ["-"] * (len(columns) - 2))
+            continue
         times, tests = [], []
         for goal in FRONTIER_GOALS:
             points = [r["checkpoints"][str(goal)] for r in done if str(goal) in r["checkpoints"]]
@@ -785,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:
         args.epochs = args.epochs or 1
         args.repeats = 1
     if args.repeats is None:
-        args.repeats = 1 if args.resnet else 3
+        args.repeats = 1 if (args.resnet or args.frontier or args.ablation) else 3
     if sum((args.resnet, args.levers, args.frontier, args.ablation)) > 1:
         parser.error("--resnet, --levers, --frontier and --ablation are different runs: choose one")
     seeds = FRONTIER_SEEDS
@@ -793,7 +806,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             seeds = tuple(int(seed) for seed in args.seeds.split(","))
         except ValueError:
-            parser.error(f"--seeds takes whole numbers separated by commas, like 0,1,2; got {args.seeds!r}")
+            seeds = ()
+        if not seeds or min(seeds) < 0:
+            parser.error("--seeds takes whole numbers >= 0 separated by commas, like 0,1,2; "
+                         f"got {args.seeds!r}")
         if not (args.frontier or args.ablation):
             parser.error("--seeds goes with --frontier or --ablation")
     for name in ("limit", "epochs", "repeats"):
@@ -813,8 +829,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.resnet:
         recipes = resnet_rows()
     elif args.frontier or args.ablation:
+        if args.repeats != 1:
+            parser.error("--frontier and --ablation repeat over --seeds, not --repeats")
         recipes = frontier_rows(seeds) if args.frontier else ablation_rows(seeds)
-        args.repeats = 1
     else:
         recipes = main_rows(args.backend)
     if args.rows:

@@ -258,17 +258,27 @@ def test_tiny_resnet_run(subprocess_env, tmp_path):
 
 
 def _frontier_result(bench, recipe, vals, tests, seconds=30.0):
-    """A finished --frontier row: validation accuracy per epoch, test at the checkpoints."""
-    log = [{"epoch": i + 1, "trained": seconds * (i + 1), "val_accuracy": v} for i, v in enumerate(vals)]
-    points = {}
-    for goal in bench.FRONTIER_GOALS:
-        first = next((e for e in log if e["val_accuracy"] >= goal), None)
-        if first:
-            points[str(goal)] = {**first, "test_accuracy": tests[first["epoch"] - 1]}
-    points["final"] = {**log[-1], "test_accuracy": tests[-1]}
-    return {"recipe": bench.asdict(recipe), "epochs": len(vals), "macs": 1000, "epoch_log": log,
-            "checkpoints": points, "seconds_per_epoch": seconds, "gflops_per_second": 50.0,
-            "train_seconds": seconds * len(vals), "peak_rss_mib": 1400}
+    """A finished --frontier row, its checkpoints chosen by the benchmark's own Checkpoints."""
+    book = bench.Checkpoints(last_epoch=len(vals))
+    calls = []
+    for epoch, (val, test) in enumerate(zip(vals, tests, strict=True), start=1):
+        book.epoch_end(None, epoch, seconds * epoch, val, lambda model, t=test: calls.append(t) or t)
+    return {"recipe": bench.asdict(recipe), "epochs": len(vals), "macs": 1000, "epoch_log": book.epochs,
+            "checkpoints": book.points, "seconds_per_epoch": seconds, "gflops_per_second": 50.0,
+            "train_seconds": seconds * len(vals), "peak_rss_mib": 1400, "test_calls": calls}
+
+
+def test_the_test_set_is_evaluated_only_at_the_checkpoints(bench):
+    fast = next(r for r in bench.frontier_rows() if r.name == "fast")
+    # Validation reaches 0.92 and 0.93 together after epoch 3, 0.94 never; the test accuracy is
+    # read there and after the last epoch, and nowhere else.
+    result = _frontier_result(bench, fast, [0.90, 0.91, 0.935, 0.936, 0.937],
+                              [0.80, 0.81, 0.931, 0.832, 0.933])
+    assert result["test_calls"] == [0.931, 0.933]
+    points = result["checkpoints"]
+    assert points["0.92"]["epoch"] == points["0.93"]["epoch"] == 3 and "0.94" not in points
+    assert points["final"] == {"epoch": 5, "trained": 150.0, "val_accuracy": 0.937, "test_accuracy": 0.933}
+    assert [e["val_accuracy"] for e in result["epoch_log"]] == [0.90, 0.91, 0.935, 0.936, 0.937]
 
 
 def test_frontier_rows_put_the_fast_recipe_next_to_both_baselines_per_seed(bench):
@@ -302,7 +312,8 @@ def test_frontier_summary_gives_median_and_range_and_counts_the_seeds_that_reach
     assert cells[1] == "3" and cells[2] == "20.0 [10.0–30.0]"  # 0.92: after epoch 1 in every seed
     assert cells[3] == "20.0 [10.0–60.0]"  # 0.93: epoch 1, 1, 2
     assert cells[4] == "40.0 [20.0–60.0] (2 of 3)"  # epochs 2 and 2 of 10 s and 30 s
-    assert cells[7] == "0.9425 [0.9410–0.9440]"
+    assert cells[7] == "0.9425 [0.9410–0.9440]"  # test at the 0.94 checkpoints
+    assert cells[8] == "0.9410 [0.9360–0.9440]"  # final test: 0.941, 0.936, 0.944
 
 
 def test_ablation_rows_remove_each_ingredient_once_per_seed(bench):
@@ -332,6 +343,8 @@ def test_ablation_table_pairs_each_row_with_the_full_recipe_of_its_seed(bench):
     (["--frontier", "--resnet"], "choose one"),
     (["--seeds", "0,1"], "--seeds goes with --frontier or --ablation"),
     (["--frontier", "--seeds", "0,a"], "got '0,a'"),
+    (["--ablation", "--seeds", "-1"], "whole numbers >= 0"),
+    (["--frontier", "--repeats", "2"], "repeat over --seeds, not --repeats"),
 ])
 def test_frontier_arguments_are_checked(argv, message):
     done = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True)

@@ -76,12 +76,16 @@ def test_schedule_without_warm_up_starts_at_the_peak_and_without_decay_holds_it(
         recipe.Recipe(learning_rate=1e-2, cosine=False, warmup_epochs=0), 10) == 1e-2
 
 
-def test_each_ablation_removes_one_ingredient_of_the_default_recipe():
+def test_each_ablation_removes_its_own_ingredient_and_nothing_else():
     full = recipe.Recipe()
-    for ingredient in recipe.ABLATIONS:
+    expected = {"flip": "flip", "shift": "shift", "label smoothing": "label_smoothing",
+                "warm-up": "warmup_epochs", "cosine decay": "cosine", "test-time flip": "tta"}
+    assert set(recipe.ABLATIONS) == set(expected)
+    for ingredient, field in expected.items():
         changed = [f.name for f in fields(recipe.Recipe)
                    if getattr(full.without(ingredient), f.name) != getattr(full, f.name)]
-        assert len(changed) == 1, (ingredient, changed)
+        assert changed == [field], ingredient
+        assert not getattr(full.without(ingredient), field)  # switched off: False, 0 or 0.0
 
 
 def test_unknown_ingredient_names_the_choices():

@@ -140,7 +140,8 @@ def train_recipe(recipe: Recipe, splits, seed: int = 0, model: keras.Model | Non
     Each epoch draws new flips and shifts of the training images, trains one pass and measures
     the validation accuracy (with the recipe's test-time flip). ``seconds`` counts all of it,
     augmentation and validation included. ``on_epoch(model, entry)`` runs after each epoch,
-    outside the timed part (the benchmark evaluates checkpoints there).
+    outside the timed part (the benchmark evaluates checkpoints there). A ``model`` passed in
+    should be built after ``training.set_seed(seed)``, as this function builds its own.
     """
     training.set_seed(seed)
     rng = np.random.default_rng(seed)
