@@ -99,7 +99,7 @@ class Recipe:
     baseline: str | None = None  # the row this one is compared with
     widths: tuple[int, ...] | None = None  # for architecture "small_resnet"
     seed: int = SEED  # of the weights, the shuffling and the augmentation (the split stays seed 0's)
-    without: str | None = None  # the fast recipe with this ingredient removed (--ablation)
+    variant: str | None = None  # the fast recipe with one ingredient removed or added (--ablation)
     train_limit: int | None = None  # train on this many training images, validate on all (--ablation)
 
 
@@ -177,7 +177,7 @@ ABLATION_EPOCHS = 5
 
 
 def ablation_rows(seeds=FRONTIER_SEEDS) -> list[Recipe]:
-    """The fast recipe, and the recipe with each ingredient removed in turn, once per seed."""
+    """The fast recipe, and the recipe with each ingredient removed or added in turn, once per seed."""
     from utils import recipe as fast
 
     full = Recipe("fast", "fast_cnn", "fast", fast.Recipe().batch_size, ABLATION_EPOCHS,
@@ -186,8 +186,7 @@ def ablation_rows(seeds=FRONTIER_SEEDS) -> list[Recipe]:
     rows = []
     for seed in seeds:
         rows.append(replace(full, seed=seed))
-        rows += [replace(full, name=f"without {ingredient}", without=ingredient, seed=seed)
-                 for ingredient in fast.ABLATIONS]
+        rows += [replace(full, name=name, variant=name, seed=seed) for name in fast.ABLATIONS]
     return rows
 
 
@@ -449,8 +448,8 @@ def run_frontier_row(recipe: Recipe, limit: int | None, epochs: int | None) -> d
     if recipe.style == "fast":
         settings = replace(fast.Recipe(), epochs=epochs, batch_size=recipe.batch_size,
                            learning_rate=recipe.learning_rate)
-        if recipe.without:
-            settings = settings.without(recipe.without)
+        if recipe.variant:
+            settings = settings.variant(recipe.variant)
         model = fast.build(settings, x_test.shape[1:], 10)
         macs = forward_macs(model)
 
@@ -688,12 +687,12 @@ def frontier_summary(results: list[dict]) -> str:
 
 
 def ablation_table(results: list[dict]) -> str:
-    """Per ingredient removed: the final validation accuracy over the seeds and its change from
+    """Per variant: the final validation accuracy over the seeds and its change from
     the full recipe (paired by seed), the test accuracy, and the training seconds."""
     from utils.course import padded_table
 
     done = [r for r in results if "checkpoints" in r]
-    full = {r["recipe"]["seed"]: r for r in done if not r["recipe"]["without"]}
+    full = {r["recipe"]["seed"]: r for r in done if not r["recipe"]["variant"]}
     columns = ["row", "seeds", "val acc", "Δ val vs full", "test acc", "train s", "Δ s vs full"]
     rows = []
     for name in dict.fromkeys(r["recipe"]["name"] for r in results):
@@ -708,12 +707,12 @@ def ablation_table(results: list[dict]) -> str:
                 - full[r["recipe"]["seed"]]["checkpoints"]["final"]["val_accuracy"] for r in paired]
         dsec = [r["train_seconds"] - full[r["recipe"]["seed"]]["train_seconds"] for r in paired]
         rows.append([name, str(len(mine)), _spread(val, 4),
-                     "-" if not mine or not mine[0]["recipe"]["without"] else _spread(dval, 4),
+                     "-" if not mine or not mine[0]["recipe"]["variant"] else _spread(dval, 4),
                      _spread([r["checkpoints"]["final"]["test_accuracy"] for r in mine], 4),
                      _spread([r["train_seconds"] for r in mine], 1),
-                     "-" if not mine or not mine[0]["recipe"]["without"] else _spread(dsec, 1)])
+                     "-" if not mine or not mine[0]["recipe"]["variant"] else _spread(dsec, 1)])
     return ("Final accuracies after the last epoch, over the seeds, median [min–max]; Δ is the row "
-            "minus the full recipe of the same seed (negative: the ingredient helped):\n"
+            "minus the full recipe of the same seed (negative: the variant is worse):\n"
             + padded_table(columns, rows))
 
 
@@ -772,9 +771,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "recipe, "
                              "each over --seeds: training seconds to 0.92, 0.93 and 0.94 (about 40 minutes)")
     parser.add_argument("--ablation", action="store_true",
-                        help="the fast recipe and the recipe without each ingredient, over --seeds, "
-                             f"{ABLATION_EPOCHS} epochs on {ABLATION_TRAIN_IMAGES:,} training images "
-                             "(about 30 minutes)")
+                        help="the fast recipe and the recipe with each ingredient removed or added, over "
+                             f"--seeds, {ABLATION_EPOCHS} epochs on {ABLATION_TRAIN_IMAGES:,} training "
+                             "images (about 40 minutes)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds of the --frontier rows (default: 0,1,2)")
     parser.add_argument("--backend", choices=["tensorflow", "jax"], default="tensorflow",

@@ -316,19 +316,19 @@ def test_frontier_summary_gives_median_and_range_and_counts_the_seeds_that_reach
     assert cells[8] == "0.9410 [0.9360–0.9440]"  # final test: 0.941, 0.936, 0.944
 
 
-def test_ablation_rows_remove_each_ingredient_once_per_seed(bench):
+def test_ablation_rows_vary_each_ingredient_once_per_seed(bench):
     from utils import recipe
 
     rows = bench.ablation_rows()
     assert len(rows) == 3 * (1 + len(recipe.ABLATIONS))
-    assert {r.without for r in rows} == {None, *recipe.ABLATIONS}
+    assert {r.variant for r in rows} == {None, *recipe.ABLATIONS}
     assert {r.train_limit for r in rows} == {bench.ABLATION_TRAIN_IMAGES}
 
 
 def test_ablation_table_pairs_each_row_with_the_full_recipe_of_its_seed(bench):
     rows = bench.ablation_rows(seeds=(0, 1))
-    full = [r for r in rows if r.without is None]
-    flip = [r for r in rows if r.without == "flip"]
+    full = [r for r in rows if r.variant is None]
+    flip = [r for r in rows if r.variant == "without flip"]
     results = [_frontier_result(bench, full[0], [0.90], [0.89], seconds=10.0),
                _frontier_result(bench, full[1], [0.92], [0.91], seconds=12.0),
                _frontier_result(bench, flip[0], [0.89], [0.88], seconds=9.0),

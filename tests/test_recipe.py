@@ -76,21 +76,25 @@ def test_schedule_without_warm_up_starts_at_the_peak_and_without_decay_holds_it(
         recipe.Recipe(learning_rate=1e-2, cosine=False, warmup_epochs=0), 10) == 1e-2
 
 
-def test_each_ablation_removes_its_own_ingredient_and_nothing_else():
+def test_each_ablation_row_changes_its_own_ingredient_and_nothing_else():
     full = recipe.Recipe()
-    expected = {"flip": "flip", "shift": "shift", "label smoothing": "label_smoothing",
-                "warm-up": "warmup_epochs", "cosine decay": "cosine", "test-time flip": "tta"}
+    expected = {"without flip": ("flip", False), "without warm-up": ("warmup_epochs", 0.0),
+                "without cosine decay": ("cosine", False), "without test-time flip": ("tta", False),
+                "with shift 2": ("shift", 2), "with label smoothing 0.1": ("label_smoothing", 0.1)}
     assert set(recipe.ABLATIONS) == set(expected)
-    for ingredient, field in expected.items():
-        changed = [f.name for f in fields(recipe.Recipe)
-                   if getattr(full.without(ingredient), f.name) != getattr(full, f.name)]
-        assert changed == [field], ingredient
-        assert not getattr(full.without(ingredient), field)  # switched off: False, 0 or 0.0
+    for name, (field, value) in expected.items():
+        varied = full.variant(name)
+        changed = [f.name for f in fields(recipe.Recipe) if getattr(varied, f.name) != getattr(full, f.name)]
+        assert changed == [field] and getattr(varied, field) == value, name
 
 
-def test_unknown_ingredient_names_the_choices():
-    with pytest.raises(ValueError, match="unknown ingredient 'dropout'; valid choices: flip"):
-        recipe.Recipe().without("dropout")
+def test_the_dropped_ingredients_are_off_by_default():
+    assert recipe.Recipe().shift == 0 and recipe.Recipe().label_smoothing == 0.0
+
+
+def test_unknown_variant_names_the_choices():
+    with pytest.raises(ValueError, match="unknown variant 'without dropout'; valid choices: without flip"):
+        recipe.Recipe().variant("without dropout")
 
 
 def test_label_smoothing_reaches_the_loss():
