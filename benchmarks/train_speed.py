@@ -315,6 +315,20 @@ def _load(recipe: Recipe, limit: int | None):
             "x_test": splits.x_test, "y_test": splits.y_test}
 
 
+def build_compiled(recipe: Recipe, loaded: dict, epochs: int):
+    """The row's model, compiled as the tutorials do or with the course's recipe."""
+    from utils import training
+
+    model = build_model(recipe)
+    if recipe.style == "tutorial":
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    else:
+        steps = training.total_steps(loaded["splits"], epochs, recipe.batch_size)
+        training.compile_model(model, learning_rate=recipe.learning_rate,
+                               decay_steps=steps if recipe.cosine else None)
+    return model
+
+
 def run_row(recipe: Recipe, limit: int | None, epochs: int | None) -> dict:
     """Train one recipe and return its measurements."""
     os.environ["KERAS_BACKEND"] = recipe.backend
@@ -333,13 +347,7 @@ def run_row(recipe: Recipe, limit: int | None, epochs: int | None) -> dict:
     x_test, y_test = loaded["x_test"], loaded["y_test"]
 
     training.set_seed(SEED)
-    model = build_model(recipe)
-    if recipe.style == "tutorial":
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    else:
-        steps = training.total_steps(loaded["splits"], epochs, recipe.batch_size)
-        training.compile_model(model, learning_rate=recipe.learning_rate,
-                               decay_steps=steps if recipe.cosine else None)
+    model = build_compiled(recipe, loaded, epochs)
     if recipe.jit:
         model.jit_compile = True
     macs = forward_macs(model)
@@ -462,13 +470,7 @@ def run_frontier_row(recipe: Recipe, limit: int | None, epochs: int | None) -> d
         fast.train_recipe(settings, splits, seed=recipe.seed, model=model, on_epoch=on_epoch)
         n_val_passes = 2 if settings.tta else 1
     else:
-        model = build_model(recipe)
-        if recipe.style == "tutorial":
-            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        else:
-            steps = training.total_steps(loaded["splits"], epochs, recipe.batch_size)
-            training.compile_model(model, learning_rate=recipe.learning_rate,
-                                   decay_steps=steps if recipe.cosine else None)
+        model = build_compiled(recipe, loaded, epochs)
         macs = forward_macs(model)
 
         def test_accuracy(m):
