@@ -770,8 +770,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "to 0.93 and 0.94 test accuracy; runs once unless --repeats is given")
     parser.add_argument("--frontier", action="store_true",
                         help="the fast recipe (utils.recipe) next to the tutorial baseline and lesson 03's "
-                             "recipe, "
-                             "each over --seeds: training seconds to 0.92, 0.93 and 0.94 (about 40 minutes)")
+                             "recipe, each over --seeds: training seconds to 0.92, 0.93 and 0.94 "
+                             "(about 40 minutes)")
     parser.add_argument("--ablation", action="store_true",
                         help="the fast recipe and the recipe with each ingredient removed or added, over "
                              f"--seeds, {ABLATION_EPOCHS} epochs on {ABLATION_TRAIN_IMAGES:,} training "
