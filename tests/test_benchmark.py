@@ -328,13 +328,13 @@ def test_ablation_rows_vary_each_ingredient_once_per_seed(bench):
 def test_ablation_table_pairs_each_row_with_the_full_recipe_of_its_seed(bench):
     rows = bench.ablation_rows(seeds=(0, 1))
     full = [r for r in rows if r.variant is None]
-    flip = [r for r in rows if r.variant == "without flip"]
+    flip = [r for r in rows if r.variant == "without flips"]
     results = [_frontier_result(bench, full[0], [0.90], [0.89], seconds=10.0),
                _frontier_result(bench, full[1], [0.92], [0.91], seconds=12.0),
                _frontier_result(bench, flip[0], [0.89], [0.88], seconds=9.0),
                _frontier_result(bench, flip[1], [0.90], [0.90], seconds=10.0)]
     table = bench.ablation_table(results)
-    line = next(x for x in table.splitlines() if x.startswith("| without flip"))
+    line = next(x for x in table.splitlines() if x.startswith("| without flips"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells[3] == "-0.0150 [-0.0200–-0.0100]" and cells[6] == "-1.5 [-2.0–-1.0]"
 

@@ -131,27 +131,27 @@ def test_a_new_lesson_is_missing_from_every_place_until_it_is_added_there(tmp_pa
         shutil.copy(REPO / name, root / name)
     assert all(missing_places(root, number, stem) == [] for number, stem in lessons(root))
 
-    (root / "lessons" / "09_new_lesson.md").write_text("---\n---\n")  # a page alone is a lesson too
+    (root / "lessons" / "10_new_lesson.md").write_text("---\n---\n")  # a page alone is a lesson too
     expected = [place.name for place in PLACES if place.name != "the lesson page"]
-    assert missing_places(root, "09", "09_new_lesson") == expected
+    assert missing_places(root, "10", "10_new_lesson") == expected
     adds = [
-        lambda: (root / "notebooks" / "09_new_lesson.ipynb").write_text("{}"),
-        lambda: (root / "CONTRIBUTING.md").write_text(_read(root, "CONTRIBUTING.md") + "\n| 09 | 1 |\n"),
+        lambda: (root / "notebooks" / "10_new_lesson.ipynb").write_text("{}"),
+        lambda: (root / "CONTRIBUTING.md").write_text(_read(root, "CONTRIBUTING.md") + "\n| 10 | 1 |\n"),
         lambda: None,
-        lambda: (root / "utils" / "checks" / "lesson09.py").write_text(""),
-        lambda: (root / "notebooks" / "exercises" / "09_new_lesson.ipynb").write_text("{}"),
-        lambda: (root / "tests" / "test_checks_lesson09.py").write_text("WRONG_09_1 = []\n"),
+        lambda: (root / "utils" / "checks" / "lesson10.py").write_text(""),
+        lambda: (root / "notebooks" / "exercises" / "10_new_lesson.ipynb").write_text("{}"),
+        lambda: (root / "tests" / "test_checks_lesson10.py").write_text("WRONG_10_1 = []\n"),
         lambda: (root / "tests" / "test_notebooks_papermill.py").write_text(
-            _read(root, "tests/test_notebooks_papermill.py").replace('"08": {', '"09": {}, "08": {')),
-        lambda: (root / "README.md").write_text(_read(root, "README.md") + "\n| 09 | [New](x) |\n"),
+            _read(root, "tests/test_notebooks_papermill.py").replace('"08": {', '"10": {}, "08": {')),
+        lambda: (root / "README.md").write_text(_read(root, "README.md") + "\n| 10 | [New](x) |\n"),
         lambda: (root / "benchmarks" / "README.md").write_text(
-            _read(root, "benchmarks/README.md") + "\n| `09_new_lesson` | 1 s | 3 min | nothing |\n"),
+            _read(root, "benchmarks/README.md") + "\n| `10_new_lesson` | 1 s | 3 min | nothing |\n"),
     ]
     names = [place.name for place in PLACES]
     for count, (place, add) in enumerate(zip(PLACES, adds, strict=True), 1):
         add()
-        assert place.name not in missing_places(root, "09", "09_new_lesson")
-        assert missing_places(root, "09", "09_new_lesson") == [p for p in expected if p not in names[:count]]
+        assert place.name not in missing_places(root, "10", "10_new_lesson")
+        assert missing_places(root, "10", "10_new_lesson") == [p for p in expected if p not in names[:count]]
 
 
 DOCUMENTS = ("README.md", "docs/instructors.md", "CONTRIBUTING.md", "website/index.md")

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from utils import data, detection, models, plots, regularize, scenes, training, transfer, visualize
+from utils import data, detection, models, plots, recipe, regularize, scenes, training, transfer, visualize
 
 import keras
 import nbformat
@@ -161,17 +161,43 @@ def test_lesson_06_quotes_lesson_03s_recorded_validation_accuracy():
     assert quoted == recorded["val_accuracy"], (quoted, recorded)
 
 
+def test_lesson_09_network_is_recipe_fast_cnn():
+    in_lesson = function_source(lesson_node("09", ast.FunctionDef, "fast_cnn"))
+    in_utils = function_source(ast.parse(inspect.getsource(recipe.fast_cnn)).body[0])
+    assert in_lesson == in_utils, "lesson 09's fast_cnn and recipe.fast_cnn differ"
+
+
+def test_lesson_09_flips_are_the_recipes():
+    random_flips = run_statement(lesson_node("09", ast.FunctionDef, "random_flips"))["random_flips"]
+    images = np.random.default_rng(0).random((64, 6, 5, 3)).astype("float32")
+    for seed in range(3):
+        ours = random_flips(images, np.random.default_rng(seed))
+        theirs = recipe.flip_and_shift(images, np.random.default_rng(seed), flip=True, shift=0)
+        assert np.array_equal(ours, theirs)
+        assert 0 < np.sum(np.any(ours != images, axis=(1, 2, 3))) < len(images)
+
+
+def test_lesson_09_test_time_flip_is_recipe_predict_tta():
+    predict_with_flip = run_statement(lesson_node("09", ast.FunctionDef, "predict_with_flip"))[
+        "predict_with_flip"]
+    training.set_seed(0)
+    model = recipe.fast_cnn((8, 8, 1), 3, widths=(4, 8), convs=(1, 1))
+    images = np.random.default_rng(0).random((20, 8, 8, 1)).astype("float32")
+    assert np.allclose(predict_with_flip(model, images), recipe.predict_tta(model, images), atol=1e-6)
+    assert not np.allclose(predict_with_flip(model, images), recipe.predict_tta(model, images, tta=False))
+
+
 # "Introduced in lesson NN": lesson NN is the first that calls it (``module.name``), or it is
 # the utils copy of lesson NN's own code, checked above.
 MODULES = {"data": data, "models": models, "training": training, "plots": plots,
            "visualize": visualize, "regularize": regularize, "detection": detection, "scenes": scenes,
-           "transfer": transfer}
+           "transfer": transfer, "recipe": recipe}
 COPIES = {"models.dense_only": "02", "visualize.saliency_map": "04", "visualize.grad_cam": "04",
           "visualize.grad_cam_units": "04",
           "regularize.early_stopping": "05", "training.compile_model": "03",
           "detection.box_iou": "08", "detection.non_max_suppression": "08",
           "detection.average_precision": "08", "detection.class_ious": "08",
-          "models.residual_block": "06"}
+          "models.residual_block": "06", "recipe.fast_cnn": "09", "recipe.predict_tta": "09"}
 METHODS = {"data.Splits.describe": r"\.describe\("}
 
 

@@ -19,7 +19,8 @@ QUICK = {"01": {}, "02": {}, "03": {"limit": 200, "epochs": 1}, "04": {"limit": 
          "05": {"limit": 200, "epochs": 1, "repeats": 1}, "06": {"limit": 200, "epochs": 1, "repeats": 1},
          "07": {"limit": 200, "source_size": 100, "pretrain_epochs": 1, "label_counts": [1, 2],
                 "val_per_class": 1, "steps": 2, "repeats": 1},
-         "08": {"limit": 200, "epochs": 1, "train_size": 200, "val_size": 50}}
+         "08": {"limit": 200, "epochs": 1, "train_size": 200, "val_size": 50},
+         "09": {"limit": 200, "epochs": 1, "repeats": 1, "train_size": 100, "val_size": 50}}
 QUICK_DATASET = "cifar10"
 
 

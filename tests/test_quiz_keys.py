@@ -11,7 +11,7 @@ import math
 import re
 from pathlib import Path
 
-from utils import data, detection, models, regularize, training, visualize
+from utils import data, detection, models, recipe, regularize, training, visualize
 from utils.tools import lessons
 
 import keras
@@ -100,6 +100,14 @@ def receptive_field_after_pooling() -> int:
     return visualize.receptive_fields(model)[-1][2]
 
 
+def warmup_first_step_and_peak() -> str:
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, 100, warmup_target=0.004, warmup_steps=20)
+    optimizer = keras.optimizers.Adam(schedule)
+    first = float(optimizer.learning_rate)  # the rate of the coming step, at iterations 0
+    peak = next(step for step in range(120) if np.isclose(float(schedule(step)), 0.004))
+    return f"{first:g}, and step {peak}"
+
+
 KEYS = [
     # (lesson, question, the answer as the page must write it)
     (1, 1, lambda: str(conv2d_at_one_position())),
@@ -121,6 +129,8 @@ KEYS = [
     (8, 1, lambda: f"{detection.box_iou(np.array([0., 0, 20, 20]), np.array([10., 0, 30, 20])):.2f}"),
     (8, 2, lambda: f"{models.formula_count(layers.Conv2DTranspose(32, 2, 2), (None, 8, 8, 64))[1]:,}"),
     (8, 4, mean_iou_of_all_background),
+    (9, 1, warmup_first_step_and_peak),
+    (9, 2, lambda: f"{models.layer_macs(recipe.fast_cnn((28, 28, 1), 10).get_layer('conv2_1')):,}"),
 ]
 
 

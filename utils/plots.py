@@ -65,3 +65,23 @@ def plot_history(histories: dict[str, dict], title: str = "Training curves"):
     fig.suptitle(title)
     fig.tight_layout()
     plt.show()
+
+
+def plot_lines(series: dict, xlabel: str, ylabel: str, title: str, x_start: int = 1):
+    """One colour per name, one line per run: ``series`` maps a name to a sequence of values, or to
+    a list of them (one per seed). x counts from ``x_start``. Introduced in lesson 09."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    for (name, values), color in zip(series.items(), itertools.cycle(COLORS), strict=False):
+        runs = values if np.ndim(values[0]) else [values]
+        for index, run in enumerate(runs):
+            x = np.arange(x_start, x_start + len(run))
+            ax.plot(x, run, color=color, alpha=0.85, linewidth=1.3,
+                    label=name + (f" ({len(runs)} seeds)" if len(runs) > 1 else "") if index == 0 else None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    plt.show()

@@ -1,7 +1,7 @@
 """A fast training recipe, one ingredient per field, so each can be removed or added in turn: the
-recipe of `benchmarks/train_speed.py --frontier` and `--ablation`.
+recipe of lesson 09 and of `benchmarks/train_speed.py --frontier` and `--ablation`.
 
-The ingredients kept: a network that does its wide work on small maps (``fast_cnn``), random
+The ingredients kept: a network that doubles its channels as it halves its maps (``fast_cnn``), random
 flips (``flip_and_shift``), a warm-up then cosine decay of the learning rate, and a test-time flip
 (``predict_tta``). Two more were measured and dropped, off by default: random shifts and label
 smoothing (benchmarks/README.md, "The accuracy frontier").
@@ -21,7 +21,7 @@ from keras import layers
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a model is built and trained; every field is one ingredient's setting."""
+    """How a model is built and trained; every field is one ingredient's setting. Introduced in lesson 09."""
 
     epochs: int = 13
     batch_size: int = 256
@@ -47,9 +47,11 @@ class Recipe:
         return asdict(self)
 
 
-# The ablation's rows: each kept ingredient removed, each dropped one added back.
+# The ablation's rows: each kept ingredient removed, each dropped one added back. Flips go in
+# training and at test time together: a network never trained on mirrored images is not
+# averaged over them; the test-time flip alone is the next row.
 ABLATIONS = {
-    "without flip": {"flip": False},
+    "without flips": {"flip": False, "tta": False},
     "without warm-up": {"warmup_epochs": 0.0},
     "without cosine decay": {"cosine": False},
     "without test-time flip": {"tta": False},
@@ -61,7 +63,7 @@ ABLATIONS = {
 def fast_cnn(input_shape, num_classes: int, widths=(32, 64, 128), convs=(1, 1, 1),
              bn_momentum: float = 0.9, name: str = "fast_cnn") -> keras.Model:
     """Stages of 3×3 conv–BN–ReLU layers, a 2×2 max pooling before every stage after the first,
-    global max pooling and a linear output layer (logits)."""
+    global max pooling and a linear output layer (logits). Introduced in lesson 09."""
     inputs = keras.Input(shape=input_shape)
     x = inputs
     for stage, (filters, count) in enumerate(zip(widths, convs, strict=True), start=1):
@@ -79,7 +81,8 @@ def fast_cnn(input_shape, num_classes: int, widths=(32, 64, 128), convs=(1, 1, 1
 def flip_and_shift(images: np.ndarray, rng: np.random.Generator, flip: bool = True,
                    shift: int = 2) -> np.ndarray:
     """A new random copy of a batch of (n, h, w, c) images: each mirrored left–right with
-    probability 1/2, and moved by up to ``shift`` pixels each way, the gap filled with zeros."""
+    probability 1/2, and moved by up to ``shift`` pixels each way, the gap filled with zeros.
+    Introduced in lesson 09."""
     out = images
     if flip:
         mirrored = rng.random(len(images)) < 0.5
@@ -94,7 +97,7 @@ def flip_and_shift(images: np.ndarray, rng: np.random.Generator, flip: bool = Tr
 
 
 def learning_rate_schedule(recipe: Recipe, steps_per_epoch: int):
-    """Linear warm-up to the peak, then cosine decay to 0 (or the peak held)."""
+    """Linear warm-up to the peak, then cosine decay to 0 (or the peak held). Introduced in lesson 09."""
     total = recipe.epochs * steps_per_epoch
     warmup = int(round(recipe.warmup_epochs * steps_per_epoch))
     if not recipe.cosine:
@@ -118,7 +121,8 @@ def compile_recipe(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> 
 
 
 def predict_tta(model: keras.Model, images: np.ndarray, tta: bool = True, batch_size: int = 1024):
-    """Class probabilities; with ``tta`` the mean of those of the image and its mirror image."""
+    """Class probabilities; with ``tta`` the mean of those of the image and its mirror image.
+    Introduced in lesson 09."""
     probabilities = keras.ops.softmax(model.predict(images, batch_size=batch_size, verbose=0))
     if tta:
         mirrored = model.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0)
@@ -127,6 +131,7 @@ def predict_tta(model: keras.Model, images: np.ndarray, tta: bool = True, batch_
 
 
 def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray, tta: bool = True) -> float:
+    """The share of images whose most probable class is the label. Introduced in lesson 09."""
     return float(np.mean(predict_tta(model, images, tta).argmax(axis=1) == labels))
 
 
@@ -135,14 +140,15 @@ def build(recipe: Recipe, input_shape, num_classes: int) -> keras.Model:
 
 
 def train_recipe(recipe: Recipe, splits, seed: int = 0, model: keras.Model | None = None,
-                 on_epoch=None):
-    """Train with the recipe; return the model and one dict per epoch.
+                 on_epoch=None, validate_each_epoch: bool = True):
+    """Train with the recipe; return the model and one dict per epoch. Introduced in lesson 09.
 
     Each epoch draws new flips and shifts of the training images, trains one pass and measures
     the validation accuracy (with the recipe's test-time flip). ``seconds`` counts all of it,
     augmentation and validation included. ``on_epoch(model, entry)`` runs after each epoch,
     outside the timed part (the benchmark evaluates checkpoints there). A ``model`` passed in
-    should be built after ``training.set_seed(seed)``, as this function builds its own.
+    should be built after ``training.set_seed(seed)``, as this function builds its own. With
+    ``validate_each_epoch=False`` only the last epoch is validated (the others log None).
     """
     training.set_seed(seed)
     rng = np.random.default_rng(seed)
@@ -156,7 +162,9 @@ def train_recipe(recipe: Recipe, splits, seed: int = 0, model: keras.Model | Non
         start = time.perf_counter()
         images = flip_and_shift(splits.x_train, rng, recipe.flip, recipe.shift)
         history = model.fit(images, targets, batch_size=recipe.batch_size, epochs=1, verbose=0)
-        val_accuracy = accuracy(model, splits.x_val, splits.y_val, recipe.tta)
+        val_accuracy = None
+        if validate_each_epoch or epoch == recipe.epochs:
+            val_accuracy = accuracy(model, splits.x_val, splits.y_val, recipe.tta)
         trained += time.perf_counter() - start
         entry = {"epoch": epoch, "seconds": trained, "loss": float(history.history["loss"][-1]),
                  "val_accuracy": val_accuracy}
