@@ -283,10 +283,14 @@ def test_the_test_set_is_evaluated_only_at_the_checkpoints(bench):
 
 def test_frontier_rows_put_the_fast_recipe_next_to_both_baselines_per_seed(bench):
     rows = bench.frontier_rows()
-    assert [(r.name, r.seed) for r in rows[:3]] == [("baseline-cnn3", 0), ("course-cnn3", 0), ("fast", 0)]
-    assert sorted({r.seed for r in rows}) == [0, 1, 2] and len(rows) == 9
+    assert [(r.name, r.seed) for r in rows[:4]] == [("baseline-cnn3", 0), ("course-cnn3", 0),
+                                                    ("course-cnn3-long", 0), ("fast", 0)]
+    assert sorted({r.seed for r in rows}) == [0, 1, 2] and len(rows) == 12
     course = bench.lesson_recipe()
     assert rows[1].batch_size == course["batch_size"] and rows[1].learning_rate == course["learning_rate"]
+    # the equal-time control: lesson 03's recipe, only longer
+    assert rows[2] == bench.replace(rows[1], name="course-cnn3-long", epochs=bench.EQUAL_TIME_EPOCHS)
+    assert rows[2].epochs > rows[1].epochs and rows[2].cosine == course["cosine"]
 
 
 def test_frontier_table_reports_time_and_test_accuracy_at_the_validation_checkpoint(bench):
@@ -323,6 +327,10 @@ def test_ablation_rows_vary_each_ingredient_once_per_seed(bench):
     assert len(rows) == 3 * (1 + len(recipe.ABLATIONS))
     assert {r.variant for r in rows} == {None, *recipe.ABLATIONS}
     assert {r.train_limit for r in rows} == {bench.ABLATION_TRAIN_IMAGES}
+    assert {r.epochs for r in rows} == {bench.ABLATION_EPOCHS}
+    full_scale = bench.ablation_rows(full_scale=True)
+    assert {r.train_limit for r in full_scale} == {None}
+    assert {r.epochs for r in full_scale} == {recipe.Recipe().epochs}
 
 
 def test_ablation_table_pairs_each_row_with_the_full_recipe_of_its_seed(bench):
@@ -342,6 +350,7 @@ def test_ablation_table_pairs_each_row_with_the_full_recipe_of_its_seed(bench):
 @pytest.mark.parametrize("argv, message", [
     (["--frontier", "--resnet"], "choose one"),
     (["--seeds", "0,1"], "--seeds goes with --frontier or --ablation"),
+    (["--frontier", "--full-scale"], "--full-scale goes with --ablation"),
     (["--frontier", "--seeds", "0,a"], "got '0,a'"),
     (["--ablation", "--seeds", "-1"], "whole numbers >= 0"),
     (["--frontier", "--repeats", "2"], "repeat over --seeds, not --repeats"),
@@ -360,6 +369,7 @@ def test_tiny_frontier_run(subprocess_env, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "t->0.94 (test)" in done.stdout and "median [min–max]" in done.stdout
     saved = json.loads(results.read_text())
-    assert [r["recipe"]["name"] for r in saved] == ["baseline-cnn3", "course-cnn3", "fast"]
+    names = ["baseline-cnn3", "course-cnn3", "course-cnn3-long", "fast"]
+    assert [r["recipe"]["name"] for r in saved] == names
     for row in saved:  # the test set is evaluated at the end, the validation accuracy every epoch
         assert row["checkpoints"]["final"]["epoch"] == 1 and len(row["epoch_log"]) == 1
