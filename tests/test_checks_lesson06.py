@@ -4,26 +4,19 @@ a message that says what is wrong."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from utils import checks
 
 import keras
-import nbformat
+import notebook_solutions
 import pytest
 from keras import layers
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_modern_building_blocks.ipynb"
 
 
 def solution(name: str):
     """The function ``name`` as the lesson's solution cell defines it."""
-    cells = [c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells
-             if "solution" in c.get("metadata", {}).get("tags", []) and f"def {name}(" in c.source]
-    assert len(cells) == 1, f"expected one solution cell defining {name}"
-    namespace = {"keras": keras, "layers": layers, "math": math}
-    exec(cells[0], namespace)
-    return namespace[name]
+    return notebook_solutions.solution("06_modern_building_blocks.ipynb", name,
+                                       {"keras": keras, "layers": layers, "math": math})
 
 
 def test_solutions_pass(capsys):

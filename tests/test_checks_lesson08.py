@@ -3,26 +3,17 @@ with a message that says what is wrong."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from utils import checks
 from utils.checks import ExerciseFailed
 
-import nbformat
+import notebook_solutions
 import numpy as np
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_detection_and_segmentation.ipynb"
-
 
 def solution(name: str):
-    """The function ``name`` as the notebook's solution cell defines it."""
-    cells = [c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells
-             if "solution" in c.metadata.get("tags", []) and f"def {name}(" in c.source]
-    assert len(cells) == 1, f"expected one solution cell defining {name}, found {len(cells)}"
-    namespace = {"np": np}
-    exec(cells[0], namespace)
-    return namespace[name]
+    """The function ``name`` as the lesson's solution cell defines it."""
+    return notebook_solutions.solution("08_detection_and_segmentation.ipynb", name, {"np": np})
 
 
 def test_the_notebook_solutions_pass(capsys):

@@ -3,25 +3,16 @@ a message that says what is wrong."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from utils import checks
 
-import nbformat
+import notebook_solutions
 import numpy as np
 import pytest
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_training_fast_and_well.ipynb"
 
 
 def solution(name: str):
     """The function ``name`` as the lesson's solution cell defines it."""
-    cells = [c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells
-             if "solution" in c.get("metadata", {}).get("tags", []) and f"def {name}(" in c.source]
-    assert len(cells) == 1, f"expected one solution cell defining {name}"
-    namespace = {"np": np}
-    exec(cells[0], namespace)
-    return namespace[name]
+    return notebook_solutions.solution("09_training_fast_and_well.ipynb", name, {"np": np})
 
 
 def test_solutions_pass(capsys):
@@ -32,7 +23,7 @@ def test_solutions_pass(capsys):
 
 
 def triangle(start_at_peak=False, early_peak=False, ahead=False, floor=0.0, whole_decay=False,
-             negative=False, slow=False):
+             negative=False, slow=False, late_end=False):
     """The schedule with one plausible mistake."""
     def schedule(step, peak, warmup_steps, total_steps):
         if start_at_peak:
@@ -41,6 +32,8 @@ def triangle(start_at_peak=False, early_peak=False, ahead=False, floor=0.0, whol
             if early_peak:
                 return peak * min(step / max(warmup_steps - 1, 1), 1.0)
             return peak * (step + ahead) / warmup_steps
+        if late_end:  # the decay's length read as total_steps, after the warm-up
+            return peak * max(0.0, 1 - (step - warmup_steps) / total_steps)
         if step >= total_steps and not negative:
             return floor * peak
         length = total_steps if whole_decay else total_steps - warmup_steps
@@ -61,6 +54,7 @@ WRONG_09_1 = [
     (triangle(whole_decay=True), "its decay runs over all the steps; it starts after the warm-up"),
     (triangle(negative=True), "it goes below 0 after the last step: hold it at 0"),
     (triangle(slow=True), "it decays too slowly: a straight line from the peak"),
+    (triangle(late_end=True), "its decay lasts 50 steps after the warm-up and ends at step 60"),
     (lambda step, peak, warmup_steps, total_steps: None, "returned None at step 0, expected a number"),
 ]
 

@@ -37,6 +37,11 @@ def _triangle_diagnosis(found: dict, peak: float, warmup_steps: int, total_steps
                 f"{warmup_steps} steps end at step {warmup_steps}, where the peak is first used")
     if at(total_steps + 1) < 0:
         return "it goes below 0 after the last step: hold it at 0"
+    if warmup_steps and np.isclose(at(total_steps), peak * warmup_steps / total_steps):
+        return (f"its decay lasts {total_steps} steps after the warm-up and ends at step "
+                f"{warmup_steps + total_steps}; it ends at step {total_steps}, counted from 0, so it "
+                f"lasts total_steps - warmup_steps = {total_steps - warmup_steps} steps (the decay_steps "
+                "of Keras's CosineDecay count the steps after the warm-up)")
     if at(total_steps - 1) > 0 and not np.isclose(at(total_steps), 0):
         return (f"it does not reach 0 at step {total_steps}: decay all the way to 0, not to a fraction "
                 "of the peak")
