@@ -430,14 +430,20 @@ class Checkpoints:
         self.points: dict[str, dict] = {}
         self.eval_seconds = 0.0
 
-    def epoch_end(self, model, epoch: int, trained: float, val_accuracy: float, test_accuracy) -> None:
-        self.epochs.append({"epoch": epoch, "trained": trained, "val_accuracy": val_accuracy})
+    def epoch_end(self, model, epoch: int, trained: float, val_accuracy: float, test_accuracy,
+                  other_test=None, other_val: float | None = None) -> None:
+        """``other_test`` and ``other_val``: the accuracies of the other way to predict (fast rows:
+        with or without the test-time flip, the one the recipe does not use), on the same model."""
+        self.epochs.append({"epoch": epoch, "trained": trained, "val_accuracy": val_accuracy}
+                           | ({"other_val_accuracy": other_val} if other_val is not None else {}))
         reached = [g for g in self.goals if str(g) not in self.points and val_accuracy >= g - 1e-9]
         if not reached and epoch != self.last_epoch:
             return
         start = time.perf_counter()
         point = {"epoch": epoch, "trained": trained, "val_accuracy": val_accuracy,
                  "test_accuracy": test_accuracy(model)}
+        if other_test is not None:
+            point |= {"other_val_accuracy": other_val, "other_test_accuracy": other_test(model)}
         self.eval_seconds += time.perf_counter() - start
         for goal in reached:
             self.points[str(goal)] = point
@@ -470,8 +476,18 @@ def run_frontier_row(recipe: Recipe, limit: int | None, epochs: int | None) -> d
         macs = forward_macs(model)
 
         def on_epoch(model, entry):
-            book.epoch_end(model, entry["epoch"], time.perf_counter() - start - book.eval_seconds,
-                           entry["val_accuracy"], lambda m: fast.accuracy(m, x_test, y_test, settings.tta))
+            trained = time.perf_counter() - start - book.eval_seconds
+            if entry["val_accuracy"] is not None:
+                # The other way to predict, on the same model: with the test-time flip if the
+                # recipe predicts without it, and without it if with. Untimed.
+                other = time.perf_counter()
+                entry["other_val_accuracy"] = fast.accuracy(model, splits.x_val, splits.y_val,
+                                                            not settings.tta)
+                book.eval_seconds += time.perf_counter() - other
+            book.epoch_end(model, entry["epoch"], trained, entry["val_accuracy"],
+                           lambda m: fast.accuracy(m, x_test, y_test, settings.tta),
+                           other_test=lambda m: fast.accuracy(m, x_test, y_test, not settings.tta),
+                           other_val=entry.get("other_val_accuracy"))
 
         splits = _subset_train(loaded["splits"], recipe.train_limit)
         loaded["n_train"] = len(splits.y_train)
@@ -510,6 +526,8 @@ def run_frontier_row(recipe: Recipe, limit: int | None, epochs: int | None) -> d
         "train_seconds": train_seconds, "eval_seconds": book.eval_seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if recipe.style == "fast":
+        result["recipe_settings"] = settings.as_dict()
     result.update(_framework_facts(recipe.backend))
     return result
 
@@ -726,6 +744,34 @@ def ablation_table(results: list[dict]) -> str:
             + padded_table(columns, rows))
 
 
+def test_time_flip_table(results: list[dict]) -> str:
+    """Per fast row: the final validation and test accuracy of the same models predicting without
+    and with the test-time flip, and the flip's gain, paired by seed. Empty if no row has both."""
+    from utils.course import padded_table
+
+    columns = ["row", "seeds", "val without", "val with", "Δ val", "test without", "test with", "Δ test"]
+    rows = []
+    for name in dict.fromkeys(r["recipe"]["name"] for r in results):
+        finals = [(r["recipe_settings"]["tta"], r["checkpoints"]["final"]) for r in results
+                  if r["recipe"]["name"] == name and "other_test_accuracy" in r.get("checkpoints", {})
+                  .get("final", {})]
+        if not finals:
+            continue
+        ways = {split: [(p[f"other_{split}_accuracy"], p[f"{split}_accuracy"]) if tta
+                        else (p[f"{split}_accuracy"], p[f"other_{split}_accuracy"]) for tta, p in finals]
+                for split in ("val", "test")}
+        cells = []
+        for split in ("val", "test"):
+            without, with_flip = zip(*ways[split], strict=True)
+            cells += [_spread(list(without), 4), _spread(list(with_flip), 4),
+                      _spread([b - a for a, b in ways[split]], 4)]
+        rows.append([name, str(len(finals))] + cells)
+    if not rows:
+        return ""
+    return ("The test-time flip on the same models (final epoch), median [min–max]; Δ is with minus "
+            "without, paired by seed:\n" + padded_table(columns, rows))
+
+
 def header(results: list[dict], load_before, load_after, frontier: bool = False) -> str:
     facts = next((r for r in results if "epoch_log" in r), {})
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -881,6 +927,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nscale: {images}, all validation images, {args.epochs or recipes[0].epochs} epochs; "
               "the validation accuracy decides\n"
               + ablation_table(repeats[0]))
+    if (args.frontier or args.ablation) and test_time_flip_table(repeats[0]):
+        print("\n" + test_time_flip_table(repeats[0]))
     for number, results in enumerate(repeats if not (args.frontier or args.ablation) else [], start=1):
         print(f"\nrun {number} of {len(repeats)}")
         print(resnet_table(results) if args.resnet else format_table(results))

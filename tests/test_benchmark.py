@@ -347,6 +347,27 @@ def test_ablation_table_pairs_each_row_with_the_full_recipe_of_its_seed(bench):
     assert cells[3] == "-0.0150 [-0.0200–-0.0100]" and cells[6] == "-1.5 [-2.0–-1.0]"
 
 
+def test_the_test_time_flip_is_measured_on_the_same_models_both_ways(bench):
+    fast = next(r for r in bench.frontier_rows() if r.name == "fast")
+    book = bench.Checkpoints(last_epoch=2)
+    book.epoch_end(None, 1, 10.0, 0.90, lambda m: 0.5, other_test=lambda m: 0.6, other_val=0.91)
+    book.epoch_end(None, 2, 20.0, 0.93, lambda m: 0.925, other_test=lambda m: 0.928, other_val=0.935)
+    assert [e["other_val_accuracy"] for e in book.epochs] == [0.91, 0.935]
+    assert book.points["final"]["other_test_accuracy"] == 0.928 and "final" in book.points
+    # A recipe without the test-time flip: the other way is with it, and the gain is other minus own;
+    # a recipe with it: the other way is without it.
+    plain = {"recipe": bench.asdict(fast), "recipe_settings": {"tta": False}, "checkpoints": book.points}
+    flipped = {"recipe": bench.asdict(bench.replace(fast, name="with flip")),
+               "recipe_settings": {"tta": True},
+               "checkpoints": {"final": {"val_accuracy": 0.935, "test_accuracy": 0.928,
+                                         "other_val_accuracy": 0.93, "other_test_accuracy": 0.925}}}
+    lines = bench.test_time_flip_table([plain, flipped]).splitlines()
+    for line in lines[-2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[2:] == ["0.9300", "0.9350", "0.0050", "0.9250", "0.9280", "0.0030"], line
+    assert bench.test_time_flip_table([_frontier_result(bench, fast, [0.9], [0.9])]) == ""
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--frontier", "--resnet"], "choose one"),
     (["--seeds", "0,1"], "--seeds goes with --frontier or --ablation"),
@@ -373,3 +394,4 @@ def test_tiny_frontier_run(subprocess_env, tmp_path):
     assert [r["recipe"]["name"] for r in saved] == names
     for row in saved:  # the test set is evaluated at the end, the validation accuracy every epoch
         assert row["checkpoints"]["final"]["epoch"] == 1 and len(row["epoch_log"]) == 1
+    assert "other_test_accuracy" in saved[-1]["checkpoints"]["final"] and "test-time flip" in done.stdout

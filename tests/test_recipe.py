@@ -70,7 +70,7 @@ def test_schedule_without_warm_up_starts_at_the_peak_and_without_decay_holds_it(
         recipe.Recipe(epochs=2, learning_rate=1e-2, warmup_epochs=0), 10), [0, 10, 20])
     assert no_warmup[0] == pytest.approx(1e-2) and no_warmup[2] == pytest.approx(0.0, abs=1e-9)
     held = _rates(recipe.learning_rate_schedule(
-        recipe.Recipe(epochs=2, learning_rate=1e-2, cosine=False), 10), [0, 5, 10, 20])
+        recipe.Recipe(epochs=2, learning_rate=1e-2, cosine=False, warmup_epochs=1.0), 10), [0, 5, 10, 20])
     assert held == pytest.approx([0.0, 5e-3, 1e-2, 1e-2])
     assert recipe.learning_rate_schedule(
         recipe.Recipe(learning_rate=1e-2, cosine=False, warmup_epochs=0), 10) == 1e-2
@@ -78,8 +78,8 @@ def test_schedule_without_warm_up_starts_at_the_peak_and_without_decay_holds_it(
 
 def test_each_ablation_row_changes_its_own_ingredient_and_nothing_else():
     full = recipe.Recipe()
-    expected = {"without flips": {"flip": False, "tta": False}, "without warm-up": {"warmup_epochs": 0.0},
-                "without cosine decay": {"cosine": False}, "without test-time flip": {"tta": False},
+    expected = {"without flips": {"flip": False, "tta": False}, "without test-time flip": {"tta": False},
+                "without cosine decay": {"cosine": False}, "with warm-up 1 epoch": {"warmup_epochs": 1.0},
                 "with shift 2": {"shift": 2}, "with label smoothing 0.1": {"label_smoothing": 0.1}}
     assert set(recipe.ABLATIONS) == set(expected)
     for name, change in expected.items():
