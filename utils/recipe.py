@@ -97,7 +97,8 @@ def flip_and_shift(images: np.ndarray, rng: np.random.Generator, flip: bool = Tr
 
 
 def learning_rate_schedule(recipe: Recipe, steps_per_epoch: int):
-    """Linear warm-up to the peak, then cosine decay to 0 (or the peak held). Introduced in lesson 09."""
+    """Cosine decay from the peak to 0 (or the peak held), after a linear warm-up from 0 if the
+    recipe has one. Introduced in lesson 09."""
     total = recipe.epochs * steps_per_epoch
     warmup = int(round(recipe.warmup_epochs * steps_per_epoch))
     if not recipe.cosine:
