@@ -146,7 +146,8 @@ def pytest_terminal_summary(terminalreporter):
     write = terminalreporter.write_line
     terminalreporter.section("how the stored outputs were compared")
     for notebook, (mode, why) in sorted(MODES.items()):
-        detail = f" ({why[0]}{f'; {len(why) - 1} more' if len(why) > 1 else ''})" if why else ""
+        also = f"; also {', '.join(line.split(':')[0] for line in why[1:])}" if len(why) > 1 else ""
+        detail = f" ({why[0]}{also})" if why else ""
         write(f"{notebook}: {mode}{detail}")
     write(", ".join(f"{key}: {TALLY[key]}" for key in (
         "cells strict", "cells within a tolerance", "cells not compared", "numbers strict",

@@ -75,9 +75,9 @@ def test_a_cpu_dependent_cell_is_compared_within_its_tolerance_only_off_its_mach
 def test_a_notebook_from_another_machine_is_compared_tolerantly_by_itself(tmp_path):
     notebook = one_cell_notebook("validation accuracy 0.9120, 93,322 parameters\n",
                                  {"atol": 0.004, "rtol": 0.0, "figure_rms": []})
-    reproduce.stamp(notebook, {**reproduce.fingerprint(), "cpu": "AMD EPYC 7B13"})
+    reproduce.stamp(notebook, {**reproduce.fingerprint(), "cpu": "a CPU no machine has"})
     found = nbval(tmp_path, notebook)
-    assert found.returncode == 0 and "lesson: tolerant (cpu: stored 'AMD EPYC 7B13'" in found.stdout, \
+    assert found.returncode == 0 and "lesson: tolerant (cpu: stored 'a CPU no machine has'" in found.stdout, \
         found.stdout[-3000:]
     reproduce.stamp(notebook, reproduce.fingerprint(reproduce.apply(dict(os.environ))))
     found = nbval(tmp_path, notebook)  # this machine's notebook: strict, and 0.9103 is not 0.9120
@@ -161,7 +161,8 @@ def test_a_foreign_cpu_passes_an_unchanged_lesson_and_fails_real_changes(tmp_pat
     report = result.stdout + result.stderr
     failed = sorted(int(n) for n in re.findall(r"^FAILED \S*::Cell (\d+)", report, flags=re.MULTILINE))
     assert failed == sorted([with_result, with_figure, with_count]), report[-4000:]
-    assert re.search(r"^03_training: tolerant \(kernel_env: ", report, flags=re.MULTILINE), report[-2000:]
+    # the settings of make test-foreign differ, and whatever else differs on this machine is named too
+    assert re.search(r"^03_training: tolerant \(.*\bkernel_env\b", report, flags=re.MULTILINE), report[-2000:]
     assert f"where {moved} is stored, beyond the absolute tolerance for a score" in report, report[-4000:]
     assert "93,909" in report and "93,322" in report  # stored, then computed
     summary = re.search(r"cells strict: (\d+), cells within a tolerance: (\d+)", report)
