@@ -395,3 +395,20 @@ def test_tiny_frontier_run(subprocess_env, tmp_path):
     for row in saved:  # the test set is evaluated at the end, the validation accuracy every epoch
         assert row["checkpoints"]["final"]["epoch"] == 1 and len(row["epoch_log"]) == 1
     assert "other_test_accuracy" in saved[-1]["checkpoints"]["final"] and "test-time flip" in done.stdout
+
+
+def test_input_pipeline_summary_leaves_the_first_epoch_out():
+    pipelines = load_script(REPO / "benchmarks" / "input_pipeline.py")
+    rows = [{"pipeline": "arrays", "epoch": e, "seconds": s, "images": 10}
+            for e, s in ((1, 30.0), (2, 41.0), (3, 23.0), (4, 43.0))]
+    summary = "arrays: epochs 2 to 4, median 41.0 s per epoch [23.0–43.0], all 107.0 s"
+    assert pipelines.summary(rows) == summary
+    assert pipelines.table(rows).splitlines()[3] == "| arrays | 2 | 41.0 |"
+
+
+def test_tiny_input_pipeline_run(subprocess_env):
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "input_pipeline.py"), "--limit", "600",
+                           "--epochs", "2"], env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("| arrays", "| tf.data"))]
+    assert len(rows) == 4 and "tf.data: epochs 2 to 2, median" in done.stdout, done.stdout

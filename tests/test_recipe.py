@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import fields
 
 from utils import recipe
@@ -80,7 +81,8 @@ def test_each_ablation_row_changes_its_own_ingredient_and_nothing_else():
     full = recipe.Recipe()
     expected = {"without flips": {"flip": False, "tta": False}, "without test-time flip": {"tta": False},
                 "without cosine decay": {"cosine": False}, "with warm-up 1 epoch": {"warmup_epochs": 1.0},
-                "with shift 2": {"shift": 2}, "with label smoothing 0.1": {"label_smoothing": 0.1}}
+                "with shift 2": {"shift": 2}, "with label smoothing 0.1": {"label_smoothing": 0.1},
+                "with Keras's array input": {"pipeline": "arrays"}}
     assert set(recipe.ABLATIONS) == set(expected)
     for name, change in expected.items():
         varied = full.variant(name)
@@ -127,3 +129,35 @@ def test_train_recipe_logs_every_epoch_and_calls_back():
     assert model.output.shape[-1] == 3
     _, last_only = recipe.train_recipe(r, splits, seed=0, validate_each_epoch=False)
     assert last_only[0]["val_accuracy"] is None and last_only[1]["val_accuracy"] == log[1]["val_accuracy"]
+
+
+def test_epoch_batches_show_every_image_once_in_the_generators_order():
+    images = _images(n=10, size=2)
+    targets = np.eye(10, dtype="float32")
+    batches = list(recipe.epoch_batches(images, targets, 4, np.random.default_rng(3)))
+    assert [len(x) for x, _ in batches] == [4, 4, 2]
+    seen = np.concatenate([y.numpy().argmax(axis=1) for _, y in batches])
+    assert np.array_equal(seen, np.random.default_rng(3).permutation(10))
+    first = np.concatenate([x.numpy() for x, _ in batches])
+    assert np.array_equal(first, images[seen])  # each image stays with its target
+    untuned = recipe.epoch_batches(images, targets, 4, np.random.default_rng(0))
+    assert untuned.options().autotune.enabled is False
+
+
+def test_train_recipe_gives_the_same_batches_with_and_without_flips_and_refuses_unknown_pipelines(
+        monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 8, 8, 1)).astype("float32")
+    y = np.arange(32) % 2
+    splits = Splits(get_spec("fashion_mnist"), x[:24], y[:24], x[24:], y[24:], x[24:], y[24:], None, 0)
+    orders = []
+    real = recipe.epoch_batches
+    monkeypatch.setattr(recipe, "epoch_batches", lambda images, targets, size, order_rng: (
+        orders.append(copy.deepcopy(order_rng).permutation(len(images)).tolist())
+        or real(images, targets, size, order_rng)))
+    r = recipe.Recipe(epochs=2, batch_size=8, widths=(4,), convs=(1,))
+    recipe.train_recipe(r, splits, seed=1, validate_each_epoch=False)
+    recipe.train_recipe(r.variant("without flips"), splits, seed=1, validate_each_epoch=False)
+    assert orders[:2] == orders[2:] and orders[0] != orders[1]
+    with pytest.raises(ValueError, match="unknown pipeline 'numpy'; valid choices: tf.data, arrays"):
+        recipe.train_recipe(recipe.Recipe(pipeline="numpy"), splits)
