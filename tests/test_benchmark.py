@@ -405,6 +405,7 @@ def test_input_pipeline_summary_leaves_the_first_epoch_out():
     summary = "arrays: epochs 2 to 4, median 41.0 s per epoch [23.0–43.0], all 107.0 s"
     assert pipelines.summary(rows) == summary
     assert pipelines.table(rows).splitlines()[3] == "| arrays | 2 | 41.0 |"
+    assert pipelines.summary(rows[:1]) == "arrays: no epoch after the first"
 
 
 def test_tiny_input_pipeline_run(subprocess_env):
@@ -412,4 +413,4 @@ def test_tiny_input_pipeline_run(subprocess_env):
                            "--epochs", "2"], env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith(("| arrays", "| tf.data"))]
-    assert len(rows) == 4 and "tf.data: epochs 2 to 2, median" in done.stdout, done.stdout
+    assert len(rows) == 6 and "tf.data, autotuned: epochs 2 to 2, median" in done.stdout, done.stdout

@@ -107,7 +107,7 @@ def epoch_batches(images: np.ndarray, targets: np.ndarray, batch_size: int, rng:
     ``model.fit`` on NumPy arrays builds an autotuned pipeline each time. With oneDNN's kernels on
     (TensorFlow's default on CPUs with AVX-512 VNNI or bfloat16 units), ending that pipeline can
     wait for its autotuning thread: on a 2-core AMD EPYC an epoch of the recipe on all 54,000
-    images took about 25 s, or about 41 s when it waited, in half of the epochs or more; with
+    images took about 25 s, or about 41 s when it waited, in about half of the epochs; with
     oneDNN off it did not wait (benchmarks/README.md, "The input pipeline").
     """
     import tensorflow as tf
