@@ -33,7 +33,6 @@ def measure(pipeline: str, limit: int | None, epochs: int, seed: int = 0) -> lis
     from utils import data, recipe, training
 
     import keras
-    import numpy as np
     import tensorflow as tf
 
     splits = data.load_dataset(DATASET, limit=limit, seed=seed)
@@ -43,7 +42,7 @@ def measure(pipeline: str, limit: int | None, epochs: int, seed: int = 0) -> lis
     steps_per_epoch = -(-len(splits.x_train) // fast.batch_size)
     recipe.compile_recipe(model, fast, steps_per_epoch)
     targets = keras.utils.to_categorical(splits.y_train, splits.spec.num_classes)
-    augment_rng, order_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    augment_rng, order_rng = recipe.random_streams(seed)
 
     rows = []
     for epoch in range(1, epochs + 1):

@@ -100,6 +100,13 @@ def flip_and_shift(images: np.ndarray, rng: np.random.Generator, flip: bool = Tr
     return np.ascontiguousarray(out, dtype=images.dtype)
 
 
+def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Two independent generators from one seed: one for the augmentation, one for the batch order,
+    so that a variant without flips still sees the same batches."""
+    augment, order = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(augment), np.random.default_rng(order)
+
+
 def epoch_batches(images: np.ndarray, targets: np.ndarray, batch_size: int, rng: np.random.Generator):
     """One epoch of the images in a new random order, in batches: a ``tf.data`` pipeline with its
     autotuning off.
@@ -178,8 +185,7 @@ def train_recipe(recipe: Recipe, splits, seed: int = 0, model: keras.Model | Non
     if recipe.pipeline not in PIPELINES:
         raise ValueError(f"unknown pipeline {recipe.pipeline!r}; valid choices: {', '.join(PIPELINES)}")
     training.set_seed(seed)
-    # two streams, so that a variant without flips still sees the same batches
-    augment_rng, order_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    augment_rng, order_rng = random_streams(seed)
     num_classes = int(splits.y_train.max()) + 1
     model = model or build(recipe, splits.x_train.shape[1:], num_classes)
     steps_per_epoch = -(-len(splits.x_train) // recipe.batch_size)
