@@ -22,6 +22,9 @@ hold some of the lessons only.
 
 ``--write`` records each cell's tolerances in its metadata (and removes them from cells that no
 longer change). Run it after ``make notebooks``: the stored outputs must be this machine's.
+``--write --widen`` keeps what earlier measurements recorded: each tolerance becomes the wider of
+the recorded and the measured one, and no cell loses its tolerance (for runs on another machine
+against outputs whose earlier runs are not repeated).
 ``--check`` compares instead, as nbval does on another CPU, and fails on any difference: for
 notebooks executed elsewhere (``--from``) or under another perturbation.
 
@@ -35,6 +38,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import subprocess
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare the notebooks executed earlier into DIR instead (repeatable)")
     parser.add_argument("--write", action="store_true",
                         help="record the measured tolerances in the notebooks' cell metadata")
+    parser.add_argument("--widen", action="store_true",
+                        help="with --write: keep each recorded tolerance where it is wider than the measured")
     parser.add_argument("--check", action="store_true",
                         help="instead of measuring, compare each run with the stored outputs as nbval "
                              "does on another CPU: recorded tolerances where a cell has them, else strictly")
@@ -127,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(execute(notebooks, Path(scratch) / perturb, perturb))
         if args.check:
             return check(notebooks, runs, Path(scratch))
-        return report(notebooks, runs, args.write, Path(scratch))
+        return report(notebooks, runs, args.write, Path(scratch), widen=args.widen)
 
 
 def code_cells(path: Path) -> list:
@@ -174,8 +180,10 @@ def check(notebooks: list[Path], runs: list[dict[str, Path]], scratch: Path) -> 
     return 1 if failures else 0
 
 
-def report(notebooks: list[Path], runs: list[dict[str, Path]], write: bool, scratch: Path) -> int:
-    """Compare each run with the stored outputs; print the table; with ``write``, record tolerances."""
+def report(notebooks: list[Path], runs: list[dict[str, Path]], write: bool, scratch: Path,
+           widen: bool = False) -> int:
+    """Compare each run with the stored outputs; print the table; with ``write``, record tolerances
+    (with ``widen``, never narrower than the recorded ones)."""
     sanitize = sanitizer()
     stored, changed, structural = {}, {}, []  # changed: notebook -> {cell: [CellMeasure per run]}
     for notebook in notebooks:
@@ -203,17 +211,19 @@ def report(notebooks: list[Path], runs: list[dict[str, Path]], write: bool, scra
         largest = {"atol": 0.0, "rtol": 0.0, "rms": 0.0}
         for number, cell in enumerate(code):
             measures = changed[notebook].get(number)
-            tolerance = None
+            unchecked = (outputs.cell_tolerance(cell) or {}).get("unchecked")
+            # a cell with lines unchecked by hand keeps them, whether or not these runs moved it
+            tolerance = outputs.unchanged_tolerance(cell, unchecked) if unchecked else None
             if measures and all(None not in m.rms_values for m in measures):
                 tolerance = outputs.tolerance_from([m.comparison.needed for m in measures],
-                                                   [m.rms_values for m in measures], typical,
-                                                   (outputs.cell_tolerance(cell) or {}).get("unchecked"))
+                                                   [m.rms_values for m in measures], typical, unchecked)
                 for m in measures:
                     largest = {"atol": max(largest["atol"], m.comparison.needed["atol"]),
                                "rtol": max(largest["rtol"], m.comparison.needed["rtol"]),
                                "rms": max([largest["rms"], *m.rms_values])}
             if write:
-                outputs.set_cell_tolerance(cell, tolerance)
+                outputs.set_cell_tolerance(cell, outputs.wider(outputs.cell_tolerance(cell), tolerance)
+                                           if widen else tolerance)
         rows.append([notebook.stem[:2], str(len(code)), str(len(code) - len(changed[notebook])),
                      str(len(changed[notebook])), f"{largest['atol']:.4f}", f"{largest['rtol']:.4f}",
                      f"{largest['rms']:.2f}"])
@@ -223,10 +233,51 @@ def report(notebooks: list[Path], runs: list[dict[str, Path]], write: bool, scra
                         "largest score change", "largest relative change", "largest figure RMS"], rows))
     print(f"\ntypical change of a changed cell (median over {len(cells)} cells, the floor of every "
           f"tolerance): score {typical['atol']:.4f}, relative {typical['rtol']:.4f}")
+    if len(runs) > 1:
+        print(leave_one_out(changed))
     if structural:
         print("\nchanged in more than their numbers (no tolerance can compare them):")
         print("\n".join(f"  {line}" for line in structural))
     return 1 if structural else 0
+
+
+def leave_one_out(changed: dict) -> str:
+    """Each run in turn against the tolerances the other runs give: does FACTOR cover another CPU?
+
+    A cell's change in the run left out, over the tolerance from the rest (scores, other numbers
+    and figures, the largest of the three); above 1 the left-out run would fail there. A cell that
+    only the left-out run moved would fail too: the others leave it strict.
+    """
+    cells = [(notebook.stem[:2], number, measures) for notebook, found in changed.items()
+             for number, measures in found.items() if len(measures) > 1]
+    ratios = []  # (change / tolerance, where)
+    for left in range(max((len(measures) for *_, measures in cells), default=0)):
+        rest = {(lesson, number): [m for k, m in enumerate(measures) if k != left]
+                for lesson, number, measures in cells}
+        typical = outputs.typical_change([[m.comparison.needed for m in ms] for ms in rest.values()])
+        for lesson, number, measures in cells:
+            if left >= len(measures):
+                continue
+            others, out = rest[lesson, number], measures[left]
+            where = f"{lesson} cell {number}, run {left + 1}"
+            if not any(m.depends_on_cpu for m in others) or any(None in m.rms_values for m in measures):
+                ratios.append((math.inf if out.depends_on_cpu else 0.0, where))
+                continue
+            tolerance = outputs.tolerance_from([m.comparison.needed for m in others],
+                                               [m.rms_values for m in others], typical)
+            parts = [out.comparison.needed[kind] / tolerance[kind] if tolerance[kind] else math.inf
+                     for kind in ("atol", "rtol") if out.comparison.needed[kind] > 0]
+            parts += [rms / limit for rms, limit in zip(out.rms_values, tolerance["figure_rms"], strict=True)]
+            ratios.append((max(parts, default=0.0), where))
+    beyond = sorted((r for r in ratios if r[0] > 1), reverse=True)
+    alone = sum(math.isinf(ratio) for ratio, _ in ratios)
+    largest = max((r for r in ratios if not math.isinf(r[0])), default=(0.0, "no cell"))
+    lines = [f"\neach run left out in turn, against the tolerances the other runs give "
+             f"(FACTOR {outputs.FACTOR:g}): {len(ratios) - len(beyond)} of {len(ratios)} cells within; "
+             f"{alone} moved in the run left out only; of the others, the largest change is "
+             f"{largest[0]:.2f} times its tolerance ({largest[1]})"]
+    lines += [f"  beyond: {where}, {ratio:.2f} times" for ratio, where in beyond]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -414,3 +414,58 @@ def test_tiny_input_pipeline_run(subprocess_env):
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith(("| arrays", "| tf.data"))]
     assert len(rows) == 6 and "tf.data, autotuned: epochs 2 to 2, median" in done.stdout, done.stdout
+
+
+def printed_notebook(*printed: str):
+    """A notebook whose code cells printed these texts."""
+    import nbformat
+
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", execution_count=k + 1, outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text=text)]) for k, text in enumerate(printed)])
+
+
+def write_runs(folder: Path, stored, *runs) -> tuple[Path, list[dict]]:
+    import nbformat
+
+    (folder / "stored").mkdir()
+    nbformat.write(stored, folder / "stored" / "03_x.ipynb")
+    for k, run in enumerate(runs):
+        (folder / f"run-{k}").mkdir()
+        nbformat.write(run, folder / f"run-{k}" / "03_x.ipynb")
+    return folder / "stored" / "03_x.ipynb", [{"03_x": folder / f"run-{k}" / "03_x.ipynb"}
+                                              for k in range(len(runs))]
+
+
+def test_cpu_dependence_keeps_a_hand_unchecked_line_where_no_run_moved_its_cell(tmp_path, capsys):
+    """Rewriting the tolerances from runs that left a cell unchanged must not drop its ``unchecked``
+    lines (a choice another CPU flipped, which these runs happened not to flip)."""
+    import nbformat
+
+    script = load_script(REPO / "benchmarks" / "cpu_dependence.py")
+    unchecked = [{"line": "| far", "why": "which strength wins turns on a few validation images"}]
+    stored = printed_notebook("| far | 1 |\n", "validation accuracy 0.9103\n")
+    stored.cells[0].metadata["course"] = {"cpu_dependent": {"atol": 0.0, "rtol": 0.0, "figure_rms": [],
+                                                            "unchecked": unchecked}}
+    moved = printed_notebook("| far | 1 |\n", "validation accuracy 0.9203\n")
+    path, runs = write_runs(tmp_path, stored, moved)
+    script.report([path], runs, True, tmp_path / "scratch")
+    written = nbformat.read(path, as_version=4)
+    assert written.cells[0].metadata["course"]["cpu_dependent"]["unchecked"] == unchecked
+    assert written.cells[1].metadata["course"]["cpu_dependent"]["atol"] > 0.01  # the measured cell
+    assert "03" in capsys.readouterr().out
+
+
+def test_cpu_dependence_leaves_each_run_out_to_test_the_factor(tmp_path, capsys):
+    """With two runs, each is checked against the tolerances the other gives: a run that moves a
+    score far more than FACTOR times the other's change, or moves a cell the other left alone, is named."""
+    script = load_script(REPO / "benchmarks" / "cpu_dependence.py")
+    far = f"{0.5 + 0.01 * (3 * script.outputs.FACTOR + 1):.4f}"
+    stored = printed_notebook("loss 0.5000\n", "count 12\n", "accuracy 0.5000\n")
+    near = printed_notebook("loss 0.5101\n", "count 12\n", "accuracy 0.5101\n")
+    path, runs = write_runs(tmp_path, stored, near,
+                            printed_notebook(f"loss {far}\n", "count 13\n", "accuracy 0.5101\n"))
+    script.report([path], runs, False, tmp_path / "scratch")
+    out = capsys.readouterr().out
+    assert "4 of 6 cells within" in out, out
+    assert "beyond: 03 cell 1, run 2, inf times" in out and "beyond: 03 cell 0, run 2" in out, out
+    assert "cell 2" not in out.split("each run left out")[1], out

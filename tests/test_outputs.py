@@ -97,7 +97,11 @@ def test_round_up_to_two_significant_digits(value, rounded):
 def test_tolerances_are_the_largest_measured_difference_widened():
     measured = [{"atol": 0.0022, "rtol": 0.0}, {"atol": 0.0011, "rtol": 0.012}]
     tolerance = outputs.tolerance_from(measured, [[0.0, 6.2], [0.1, 3.0]], {"atol": 0.001, "rtol": 0.001})
-    assert tolerance == {"atol": 0.0044, "rtol": 0.024, "figure_rms": [0.5, 13.0]}  # 12.4 rounded up
+    def widened(value):
+        return outputs.round_up(outputs.FACTOR * value)
+    assert tolerance == {"atol": widened(0.0022), "rtol": widened(0.012),
+                         "figure_rms": [max(0.5, widened(0.1)), widened(6.2)]}
+    assert tolerance["atol"] > 0.0022 and tolerance["rtol"] > 0.012 and tolerance["figure_rms"][1] > 6.2
 
 
 def test_the_typical_change_is_the_floor_and_counts_that_never_moved_stay_exact():
@@ -106,9 +110,9 @@ def test_the_typical_change_is_the_floor_and_counts_that_never_moved_stay_exact(
     typical = outputs.typical_change(cells)
     assert typical == {"atol": 0.01, "rtol": 0.3}  # medians over the cells where something moved
     lucky = outputs.tolerance_from([{"atol": 0.0005, "rtol": 0.0}], [], typical)
-    assert lucky == {"atol": 0.02, "rtol": 0.0, "figure_rms": []}
+    assert lucky == {"atol": outputs.round_up(outputs.FACTOR * 0.01), "rtol": 0.0, "figure_rms": []}
     counted = outputs.tolerance_from([{"atol": 0.0, "rtol": 0.05}], [], typical)
-    assert counted["rtol"] == 0.6
+    assert counted["rtol"] == outputs.round_up(outputs.FACTOR * 0.3)
     assert outputs.typical_change([]) == {"atol": 0.0, "rtol": 0.0}
 
 
@@ -130,6 +134,28 @@ def test_an_unchecked_line_is_left_out_and_only_that_line():
     assert result.ok and result.masked_lines == 1
     moved = texts(RESULT.replace("0.9103", "0.9003") + "overlap: none\n")
     assert not outputs.compare_texts(stored, moved, unchecked).ok  # the other lines are still compared
+
+
+def test_an_unchecked_line_outlives_runs_that_did_not_move_its_cell():
+    """A hand-written ``unchecked`` line stays when a re-measurement finds the cell unchanged; every
+    number of the cell must then come out as stored (within one unit of its last digit)."""
+    unchecked = [{"line": "| far", "why": "which strength wins turns on a few validation images"}]
+    cell = {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stdout", "text": RESULT}]}
+    tolerance = outputs.unchanged_tolerance(cell, unchecked)
+    assert tolerance == {"unchecked": unchecked, "atol": 0.0, "rtol": 0.0, "figure_rms": []}
+    flipped = texts(RESULT + "| far | 10 |\n")
+    assert outputs.compare_texts(texts(RESULT + "| far | 1 |\n"), flipped, tolerance).ok
+    assert not outputs.compare_texts(texts(RESULT), texts(RESULT.replace("0.9103", "0.9105")), tolerance).ok
+
+
+def test_widening_keeps_each_kind_at_the_larger_of_the_recorded_and_the_measured():
+    recorded = {"atol": 0.03, "rtol": 0.0, "figure_rms": [4.0, 0.5],
+                "unchecked": [{"line": "verdict:", "why": "close rows trade places"}]}
+    measured = {"atol": 0.02, "rtol": 0.05, "figure_rms": [2.0, 1.5]}
+    assert outputs.wider(recorded, measured) == {**recorded, "rtol": 0.05, "figure_rms": [4.0, 1.5]}
+    assert outputs.wider(None, measured) == measured and outputs.wider(recorded, None) == recorded
+    redrawn = {"atol": 0.01, "rtol": 0.0, "figure_rms": [1.0]}  # another number of figures: the new ones
+    assert outputs.wider(recorded, redrawn)["figure_rms"] == [1.0]
 
 
 def test_a_tolerance_that_was_not_measured_is_zero():

@@ -36,9 +36,11 @@ import numpy as np
 # Where a cell's metadata keeps its measured tolerances (notebook cell metadata).
 METADATA_KEY = "course"
 CPU_KEY = "cpu_dependent"
-# A measured difference is widened by this factor: another CPU may differ more than the
-# perturbations measured.
-FACTOR = 2.0
+# A measured difference is widened by this factor: another CPU's change is another draw, not a
+# bound. Calibrated by leaving each run out (benchmarks/cpu_dependence.py): on 2026-12-07 an AMD
+# EPYC's own run moved lesson 05's last validation loss 4.7 times as far as oneDNN's run on it,
+# the most of any cell; with factor 2 that CPU failed 6 cells of lessons 05, 07 and 08 in CI.
+FACTOR = 5.0
 LOG_LINE = re.compile(r"^\s*(Epoch \d+/\d+|\d+/\d+ - .*\b(loss|accuracy)\b.*|Epoch \d+: early stopping"
                       r"|Restoring model weights from the end of the best epoch.*)$")
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])")
@@ -235,6 +237,28 @@ def typical_change(cells: list[list[dict[str, float]]]) -> dict[str, float]:
         moved = sorted(largest for cell in cells if (largest := max(m[kind] for m in cell)) > 0)
         typical[kind] = float(np.median(moved)) if moved else 0.0
     return typical
+
+
+def unchanged_tolerance(cell: dict, unchecked: list[dict]) -> dict:
+    """The tolerance of a cell no run moved that has ``unchecked`` lines: those lines are left out,
+    every number and figure must still come out as stored (figures to the strict comparison's RMS)."""
+    return {"unchecked": unchecked, "atol": 0.0, "rtol": 0.0,
+            "figure_rms": [figures.TOLERANCE] * len(figures.pngs(cell.get("outputs", [])))}
+
+
+def wider(recorded: dict | None, measured: dict | None) -> dict | None:
+    """The wider of two tolerances of one cell, each kind at its larger value; either may be None."""
+    if not recorded or not measured:
+        return recorded or measured
+    old_rms, new_rms = recorded.get("figure_rms", []), measured.get("figure_rms", [])
+    # another number of figures: they changed since, and only the new measurement fits them
+    rms = new_rms
+    if len(old_rms) == len(new_rms):
+        rms = [max(a, b) for a, b in zip(old_rms, new_rms, strict=True)]
+    unchecked = measured.get("unchecked") or recorded.get("unchecked")
+    return {**({"unchecked": unchecked} if unchecked else {}),
+            "atol": max(recorded.get("atol", 0.0), measured.get("atol", 0.0)),
+            "rtol": max(recorded.get("rtol", 0.0), measured.get("rtol", 0.0)), "figure_rms": rms}
 
 
 def tolerance_from(measured: list[dict[str, float]], rms_values: list[list[float]], typical: dict[str, float],
