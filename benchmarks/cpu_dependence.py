@@ -48,7 +48,7 @@ from collections import Counter
 from pathlib import Path
 
 from utils.course import padded_table
-from utils.tools import outputs, reproduce
+from utils.tools import figures, outputs, reproduce
 
 import nbformat
 from nbval.plugin import get_sanitize_patterns
@@ -222,8 +222,10 @@ def report(notebooks: list[Path], runs: list[dict[str, Path]], write: bool, scra
                                "rtol": max(largest["rtol"], m.comparison.needed["rtol"]),
                                "rms": max([largest["rms"], *m.rms_values])}
             if write:
-                outputs.set_cell_tolerance(cell, outputs.wider(outputs.cell_tolerance(cell), tolerance)
-                                           if widen else tolerance)
+                recorded, drawn = outputs.cell_tolerance(cell), len(figures.pngs(cell.get("outputs", [])))
+                if recorded and len(recorded.get("figure_rms", [])) != drawn:
+                    recorded = None  # its figures changed since it was recorded
+                outputs.set_cell_tolerance(cell, outputs.wider(recorded, tolerance) if widen else tolerance)
         rows.append([notebook.stem[:2], str(len(code)), str(len(code) - len(changed[notebook])),
                      str(len(changed[notebook])), f"{largest['atol']:.4f}", f"{largest['rtol']:.4f}",
                      f"{largest['rms']:.2f}"])
@@ -234,32 +236,34 @@ def report(notebooks: list[Path], runs: list[dict[str, Path]], write: bool, scra
     print(f"\ntypical change of a changed cell (median over {len(cells)} cells, the floor of every "
           f"tolerance): score {typical['atol']:.4f}, relative {typical['rtol']:.4f}")
     if len(runs) > 1:
-        print(leave_one_out(changed))
+        print(leave_one_out(changed, {notebook.stem: [k for k, run in enumerate(runs) if notebook.stem in run]
+                                      for notebook in notebooks}))
     if structural:
         print("\nchanged in more than their numbers (no tolerance can compare them):")
         print("\n".join(f"  {line}" for line in structural))
     return 1 if structural else 0
 
 
-def leave_one_out(changed: dict) -> str:
+def leave_one_out(changed: dict, runs_of: dict[str, list[int]]) -> str:
     """Each run in turn against the tolerances the other runs give: does FACTOR cover another CPU?
 
-    A cell's change in the run left out, over the tolerance from the rest (scores, other numbers
-    and figures, the largest of the three); above 1 the left-out run would fail there. A cell that
-    only the left-out run moved would fail too: the others leave it strict.
+    For each cell the left-out run holds, its change over the tolerance from the rest (scores,
+    other numbers and figures, the largest of the three); above 1 the left-out run would fail
+    there. Where the rest give no tolerance for what it moved (a cell they left strict, or a count
+    where they moved scores only), it would fail too: those are counted apart.
     """
-    cells = [(notebook.stem[:2], number, measures) for notebook, found in changed.items()
+    cells = [(notebook.stem, number, measures) for notebook, found in changed.items()
              for number, measures in found.items() if len(measures) > 1]
-    ratios = []  # (change / tolerance, where)
-    for left in range(max((len(measures) for *_, measures in cells), default=0)):
-        rest = {(lesson, number): [m for k, m in enumerate(measures) if k != left]
-                for lesson, number, measures in cells}
+    ratios = []  # (change / tolerance, where), one per cell and run left out
+    for left in sorted({k for stem, *_ in cells for k in runs_of[stem]}):
+        rest = {(stem, number): [m for k, m in zip(runs_of[stem], measures, strict=True) if k != left]
+                for stem, number, measures in cells}
         typical = outputs.typical_change([[m.comparison.needed for m in ms] for ms in rest.values()])
-        for lesson, number, measures in cells:
-            if left >= len(measures):
+        for stem, number, measures in cells:
+            if left not in runs_of[stem]:
                 continue
-            others, out = rest[lesson, number], measures[left]
-            where = f"{lesson} cell {number}, run {left + 1}"
+            others, out = rest[stem, number], measures[runs_of[stem].index(left)]
+            where = f"{stem[:2]} cell {number}, run {left + 1}"
             if not any(m.depends_on_cpu for m in others) or any(None in m.rms_values for m in measures):
                 ratios.append((math.inf if out.depends_on_cpu else 0.0, where))
                 continue
@@ -270,12 +274,12 @@ def leave_one_out(changed: dict) -> str:
             parts += [rms / limit for rms, limit in zip(out.rms_values, tolerance["figure_rms"], strict=True)]
             ratios.append((max(parts, default=0.0), where))
     beyond = sorted((r for r in ratios if r[0] > 1), reverse=True)
-    alone = sum(math.isinf(ratio) for ratio, _ in ratios)
+    unmeasured = sum(math.isinf(ratio) for ratio, _ in ratios)
     largest = max((r for r in ratios if not math.isinf(r[0])), default=(0.0, "no cell"))
-    lines = [f"\neach run left out in turn, against the tolerances the other runs give "
-             f"(FACTOR {outputs.FACTOR:g}): {len(ratios) - len(beyond)} of {len(ratios)} cells within; "
-             f"{alone} moved in the run left out only; of the others, the largest change is "
-             f"{largest[0]:.2f} times its tolerance ({largest[1]})"]
+    lines = [f"\neach run left out in turn, against the tolerances the other runs give (FACTOR "
+             f"{outputs.FACTOR:g}), one case per cell and run left out: {len(ratios) - len(beyond)} of "
+             f"{len(ratios)} within; {unmeasured} moved what the others did not (no tolerance for it); "
+             f"of the rest, the largest change is {largest[0]:.2f} times its tolerance ({largest[1]})"]
     lines += [f"  beyond: {where}, {ratio:.2f} times" for ratio, where in beyond]
     return "\n".join(lines)
 
