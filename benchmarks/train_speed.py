@@ -159,9 +159,10 @@ def resnet_rows() -> list[Recipe]:
 
 FRONTIER_GOALS = (0.92, 0.93, 0.94)  # accuracies whose training time --frontier reports
 FRONTIER_SEEDS = (0, 1, 2)
-# Lesson 03's recipe trained for about as long as the fast recipe: 543 s of training (the fast
-# recipe's median) at 18.2 s per epoch of lesson 03's recipe, the frontier run of 2026-12-07 on
-# the 2-core machine; the cosine decay stretches over all the epochs.
+# Lesson 03's recipe trained for about as long as the fast recipe; the cosine decay stretches over
+# all the epochs. Chosen from the fast recipe's median of 543 s at 18.2 s per epoch of lesson 03's
+# recipe (2-core Xeon, 2026-12-07). Since its own input pipeline the fast recipe trains in 357 s,
+# and 30 epochs took 309 s, about 7/8 of it (2-core AMD EPYC, benchmarks/README.md).
 EQUAL_TIME_EPOCHS = 30
 
 
